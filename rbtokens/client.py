@@ -1,0 +1,485 @@
+"""``RBClient``: the single request choke point.
+
+Every request goes through :meth:`RBClient.request`, which applies the
+origin check, the session cookie, retries and timeouts, then decodes the
+response by its mime type.
+
+Authentication: the first request carries the ``Authorization`` header (Basic
+or ``token``); the ``rbsessionid`` cookie it returns is reused by every later
+request, so a whole audit costs the server one password check. Concurrent
+first requests wait for that login instead of each sending the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import ipaddress
+import logging
+import random
+import ssl
+import warnings
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlencode
+
+import anyio
+from yarl import URL
+
+from .decoding import decode_response, error_from_response, parse_retry_after
+from .encoding import encode_form, encode_query, merge_query
+from .errors import (
+    APIError,
+    ClientStateError,
+    ConnectError,
+    ForeignOriginError,
+    HTTPStatusError,
+    LoginFailedError,
+    RequestTimeout,
+)
+from .models import Root, Session
+from .resources import ItemResource, ListResource
+from .transport import AiohttpTransport, Request, Response, Timeouts, Transport
+
+if TYPE_CHECKING:
+    from .tokens import Tokens
+
+__all__ = ["ClientStats", "RBClient", "RBTokensWarning", "RetryPolicy"]
+
+log = logging.getLogger("rbtokens")
+
+SESSION_COOKIE = "rbsessionid"
+_IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
+class RBTokensWarning(UserWarning):
+    """A configuration that works but weakens security."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retries with exponential backoff and full jitter.
+
+    Only idempotent requests (GET, HEAD, DELETE) are retried, on connection
+    errors, timeouts, 502/503/504 and 429 (waiting ``Retry-After``, up to
+    ``max_retry_after``). POST is retried only on code 228, when the server
+    created nothing. A failed login is never retried.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.25
+    max_backoff: float = 8.0
+    max_retry_after: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        ceiling = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not crypto
+
+
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_TIMEOUTS = Timeouts()
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters of what the client did: requests, retries, logins, waiting."""
+
+    requests: int = 0
+    retries: int = 0
+    logins: int = 0
+    rate_limited_seconds: float = 0.0
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class RBClient:
+    """An async client for one Review Board server and one identity.
+
+    Use it as ``async with RBClient(url, username=..., password=...) as c``.
+    It uses the ``aiohttp.ClientSession`` it is given (and leaves it open) or
+    owns one; a ``transport`` replaces the network entirely (see
+    :class:`~rbtokens.transport.MockTransport`).
+    """
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        api_token: str | None = None,
+        session: Any = None,
+        transport: Transport | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        verify: bool | str | ssl.SSLContext = True,
+        allow_foreign_origins: bool = False,
+        headers: Mapping[str, str] | None = None,
+        max_body_size: int | None = None,
+        user_agent: str = "rbtokens",
+    ) -> None:
+        base = URL(str(url))
+        if not base.is_absolute() or base.scheme not in ("http", "https"):
+            raise ValueError(f"server URL must be absolute http(s), got {url!r}")
+        if not base.path.endswith("/"):
+            base = base.with_path(base.path + "/")
+        self.base_url = base.with_query(None).with_fragment(None)
+        self.api_url = self.base_url.join(URL("api/"))
+        if password is not None and username is None:
+            raise ValueError("password given without username")
+        if api_token is not None and password is not None:
+            raise ValueError("give either a password or an api_token, not both")
+        self.username = username
+        self._password = password
+        self._api_token = api_token
+        if transport is None:
+            kwargs: dict[str, Any] = {"session": session, "timeouts": timeouts, "verify": verify}
+            if max_body_size is not None:
+                kwargs["max_body_size"] = max_body_size
+            transport = AiohttpTransport(**kwargs)
+        self._transport = transport
+        self.retry = retry
+        self.allow_foreign_origins = allow_foreign_origins
+        self._headers = {"Accept": "application/json", "User-Agent": user_agent}
+        self._headers.update(headers or {})
+        self._cookie: str | None = None
+        self._login_lock = asyncio.Lock()
+        self._login_error: APIError | None = None
+        self._header_auth = False
+        self._root: Root | None = None
+        self._state = _State.UNOPENED
+        self._self_ref = weakref.ref(self)
+        self.stats = ClientStats()
+        if verify is False:
+            warnings.warn(
+                "TLS verification is disabled: the server's identity is not checked",
+                RBTokensWarning,
+                stacklevel=2,
+            )
+        if password is not None and base.scheme == "http" and not _is_loopback(base.host):
+            warnings.warn(
+                f"sending a password over plain http:// to {base.host}",
+                RBTokensWarning,
+                stacklevel=2,
+            )
+
+    def __repr__(self) -> str:
+        auth = "password" if self._password else "api_token" if self._api_token else "anonymous"
+        return f"<RBClient {self.base_url} user={self.username!r} auth={auth} {self._state.value}>"
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state is _State.CLOSED:
+            raise ClientStateError("an RBClient cannot be reopened after it was closed")
+        self._state = _State.OPENED
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the transport (and the aiohttp session, if owned)."""
+        if self._state is not _State.CLOSED:
+            self._state = _State.CLOSED
+            await self._transport.aclose()
+
+    @property
+    def tokens(self) -> Tokens:
+        """Token management verbs for this client (see :mod:`rbtokens.tokens`)."""
+        from .tokens import Tokens
+
+        return Tokens(self)
+
+    @property
+    def uses_api_token(self) -> bool:
+        """Whether this client authenticates with an API token."""
+        return self._api_token is not None
+
+    @property
+    def has_session_cookie(self) -> bool:
+        """Whether a login has happened and its cookie is held."""
+        return bool(self._cookie)
+
+    # -- navigation entry points ----------------------------------------
+
+    async def get_root(self, *, refresh: bool = False) -> Root:
+        """The root resource (cached after the first fetch)."""
+        if self._root is None or refresh:
+            res = await self.request("GET", self.api_url)
+            if not isinstance(res, Root):
+                raise HTTPStatusError(
+                    f"{self.api_url} is not a Review Board API root ({type(res).__name__})",
+                    http_status=200,
+                )
+            self._root = res
+        return self._root
+
+    async def get_path(self, path: str, **query: Any) -> Any:
+        """GET a path relative to the API root, e.g. ``"users/alice/"``."""
+        path = path.lstrip("/")
+        if path and not path.endswith("/"):
+            path += "/"
+        return await self.request("GET", self.api_url.join(URL(path)), query=encode_query(query))
+
+    async def get_url(self, url: str | URL, **query: Any) -> Any:
+        """GET an absolute URL on this server."""
+        return await self.request("GET", url, query=encode_query(query))
+
+    async def get_session(self) -> Session:
+        """The session resource (who is logged in)."""
+        root = await self.get_root()
+        return await root.get_session()
+
+    async def login(self) -> Session:
+        """Log in now (normally this happens on the first request)."""
+        return await self.get_session()
+
+    async def logout(self) -> None:
+        """End the server session and forget the cookie."""
+        if self._cookie:
+            try:
+                await self.request("DELETE", self.api_url.join(URL("session/")))
+            finally:
+                self._cookie = None
+
+    # -- the choke point -------------------------------------------------
+
+    def _resolve(self, url: str | URL) -> URL:
+        target = URL(str(url))
+        if not target.is_absolute():
+            target = self.base_url.join(target)
+        return target
+
+    def _same_origin(self, url: URL) -> bool:
+        return url.origin() == self.base_url.origin()
+
+    async def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        query: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        cached: Any = None,
+    ) -> Any:
+        """Send one request and return the decoded resource.
+
+        ``query`` is merged into the URL; ``data`` is form-encoded. With
+        ``cached`` (an item holding an ETag) the request sends
+        ``If-None-Match`` and a 304 returns ``cached``.
+        """
+        if self._state is _State.CLOSED:
+            raise ClientStateError("this RBClient is closed")
+        target = self._resolve(url)
+        if query:
+            target = merge_query(target, query)
+        credentials = self._same_origin(target)
+        if not credentials and not self.allow_foreign_origins:
+            raise ForeignOriginError(str(target), str(self.base_url.origin()))
+        body = urlencode(encode_form(data)).encode() if data is not None else None
+        headers = dict(self._headers)
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        etag = getattr(cached, "etag", None)
+        if etag:
+            headers["If-None-Match"] = etag
+        response = await self._send_authenticated(
+            method.upper(), target, headers, body, credentials
+        )
+        if response.status == 304 and cached is not None:
+            return cached
+        return self._decode(response, str(target))
+
+    def _decode(self, response: Response, url: str) -> Any:
+        res = decode_response(response.status, response.headers, response.body, url=url)
+        ref = self._self_ref
+        if isinstance(res, ItemResource):
+            res._bind(ref)
+            etag = response.headers.get("etag")
+            if etag:
+                res.__dict__["_rb_etag"] = etag
+        elif isinstance(res, ListResource):
+            res._bind(ref)
+            for item in res.items:
+                item._bind(ref)
+        return res
+
+    def _auth_header(self) -> str | None:
+        if self._api_token is not None:
+            return f"token {self._api_token}"
+        if self.username is not None and self._password is not None:
+            raw = f"{self.username}:{self._password}".encode()
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        return None
+
+    async def _send_authenticated(
+        self,
+        method: str,
+        url: URL,
+        headers: dict[str, str],
+        body: bytes | None,
+        credentials: bool,
+    ) -> Response:
+        auth = self._auth_header() if credentials else None
+        if auth is None:
+            return await self._send_with_retries(method, url, headers, body)
+        if self._header_auth:
+            return await self._send_with_retries(
+                method, url, {**headers, "Authorization": auth}, body
+            )
+        if self._cookie:
+            response = await self._send_with_retries(method, url, self._with_cookie(headers), body)
+            if response.status != 401:
+                return response
+            # The session ended server-side: log in again, once.
+            log.info("the session ended; logging in again")
+            self._cookie = None
+        async with self._login_lock:
+            if self._login_error is not None:
+                raise self._login_error
+            if self._cookie:
+                return await self._send_with_retries(method, url, self._with_cookie(headers), body)
+            self.stats.logins += 1
+            response = await self._send_with_retries(
+                method, url, {**headers, "Authorization": auth}, body
+            )
+            if response.status == 401:
+                # Never retried: each failure counts towards the server's lockout.
+                err = error_from_response(
+                    response.status, response.headers, response.body, url=str(url)
+                )
+                if isinstance(err, LoginFailedError):
+                    self._login_error = err
+                raise err
+            if not self._cookie:
+                log.debug("the server set no session cookie; sending credentials every time")
+                self._header_auth = True
+            return response
+
+    def _with_cookie(self, headers: dict[str, str]) -> dict[str, str]:
+        return {**headers, "Cookie": f"{SESSION_COOKIE}={self._cookie}"}
+
+    async def _send_with_retries(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None
+    ) -> Response:
+        policy = self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._send_following(method, url, headers, body)
+            except (ConnectError, RequestTimeout) as exc:
+                if not self._may_retry(method, attempt, policy):
+                    raise
+                delay = policy.delay(attempt)
+                log.warning(
+                    "%s %s failed (%s); retry %d in %.2fs", method, url, exc, attempt, delay
+                )
+                self.stats.retries += 1
+                await anyio.sleep(delay)
+                continue
+            if self._same_origin(url):
+                self._take_cookie(response)
+            retry_delay = self._retry_delay(method, response, attempt, policy)
+            if retry_delay is None:
+                if attempt > 1 and method == "DELETE" and response.status == 404:
+                    # The first attempt deleted it and its answer was lost.
+                    return Response(204, {}, b"", {}, url)
+                return response
+            log.warning(
+                "%s %s answered %d; retry %d in %.2fs",
+                method,
+                url,
+                response.status,
+                attempt,
+                retry_delay,
+            )
+            self.stats.retries += 1
+            if response.status == 429:
+                self.stats.rate_limited_seconds += retry_delay
+            await anyio.sleep(retry_delay)
+
+    def _may_retry(self, method: str, attempt: int, policy: RetryPolicy) -> bool:
+        return method in _IDEMPOTENT and attempt < policy.attempts
+
+    def _retry_delay(
+        self, method: str, response: Response, attempt: int, policy: RetryPolicy
+    ) -> float | None:
+        if attempt >= policy.attempts:
+            return None
+        status = response.status
+        if status == 429:
+            after = parse_retry_after(response.headers.get("retry-after"))
+            if after is None:
+                return policy.delay(attempt)
+            if after > policy.max_retry_after:
+                return None
+            return after + random.uniform(0, 0.1)  # noqa: S311
+        if method == "POST" and status >= 500 and _error_code(response) == 228:
+            return policy.delay(attempt)
+        if method in _IDEMPOTENT and status in _RETRY_STATUSES:
+            return policy.delay(attempt)
+        return None
+
+    def _take_cookie(self, response: Response) -> None:
+        value = response.cookies.get(SESSION_COOKIE)
+        if value is not None:
+            self._cookie = value or None
+
+    async def _send_following(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None
+    ) -> Response:
+        for _ in range(_MAX_REDIRECTS + 1):
+            self.stats.requests += 1
+            response = await self._transport.send(Request(method, url, headers, body))
+            log.debug("%s %s -> %d", method, url.with_query(None), response.status)
+            if response.status not in _REDIRECTS or "location" not in response.headers:
+                return response
+            target = url.join(URL(response.headers["location"]))
+            if method not in ("GET", "HEAD"):
+                raise HTTPStatusError(
+                    f"the server redirected a {method} to {target}; "
+                    "Review Board URLs need a trailing slash",
+                    http_status=response.status,
+                    url=str(url),
+                )
+            if not self._same_origin(target):
+                if not self.allow_foreign_origins:
+                    raise ForeignOriginError(str(target), str(self.base_url.origin()))
+                headers = {k: v for k, v in headers.items() if k not in ("Authorization", "Cookie")}
+            url = target
+        raise HTTPStatusError("too many redirects", http_status=response.status, url=str(url))
+
+
+def _error_code(response: Response) -> int | None:
+    err = error_from_response(response.status, response.headers, response.body)
+    return err.error_code if isinstance(err, APIError) else None

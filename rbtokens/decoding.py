@@ -1,0 +1,341 @@
+"""Pure decoding: (status, headers, body) → a typed resource or a typed error.
+
+No I/O happens here. The response's mime type
+(``application/vnd.reviewboard.org.<name>+json``) picks a decoder from the
+registry; decoders are built once. A mime type missing from the registry
+still decodes, into :class:`~rbtokens.models.GenericItem` items, so the whole
+tree can be walked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from .errors import (
+    APIError,
+    DecodeError,
+    HTTPStatusError,
+    RateLimitedError,
+    ServerBugError,
+    UnexpectedContentType,
+    api_error_class,
+    excerpt,
+)
+from .models import APIToken, GenericItem, Root, ServerInfo, Session, User
+from .resources import Count, ItemResource, Link, ListResource
+
+__all__ = [
+    "MIME_PREFIX",
+    "ItemSpec",
+    "ListSpec",
+    "decode_response",
+    "mime_name",
+    "register_item",
+    "register_list",
+    "registry",
+]
+
+MIME_PREFIX = "application/vnd.reviewboard.org."
+_LIST_META = frozenset({"stat", "links", "total_results"})
+
+
+class _ErrBody(msgspec.Struct, kw_only=True):
+    code: int
+    msg: str = ""
+    type: str = ""
+
+
+class _ErrorEnvelope(msgspec.Struct, kw_only=True):
+    stat: str = "fail"
+    err: _ErrBody
+    fields: dict[str, list[str] | str] = msgspec.field(default_factory=dict)
+
+
+class _Stat(msgspec.Struct, kw_only=True):
+    stat: str = "ok"
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorEnvelope)
+_count_decoder = msgspec.json.Decoder(Count)
+_links_type = dict[str, Link]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSpec:
+    """How to decode one item mime type; ``key`` is None for an unwrapped body."""
+
+    name: str
+    key: str | None
+    type: type[ItemResource]
+    decoder: msgspec.json.Decoder[Any]
+
+    def decode(self, body: bytes) -> ItemResource:
+        env = self.decoder.decode(body)
+        if self.key is None:
+            item: ItemResource = env
+        else:
+            item = env.item
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpec:
+    """How to decode one list mime type."""
+
+    name: str
+    key: str
+    item_type: type[ItemResource]
+    decoder: msgspec.json.Decoder[Any]
+
+    def decode(self, body: bytes) -> ListResource[Any] | Count:
+        try:
+            env = self.decoder.decode(body)
+        except msgspec.ValidationError:
+            # ``counts-only`` answers carry the list's mime type.
+            try:
+                return _count_decoder.decode(body)
+            except msgspec.DecodeError:
+                pass
+            raise
+        return ListResource(
+            items=env.items,
+            item_type=self.item_type,
+            links=env.links,
+            total_results=env.total_results,
+            mimetype=self.name,
+        )
+
+
+_REGISTRY: dict[str, ItemSpec | ListSpec] = {}
+
+
+def register_item(name: str, key: str | None, cls: type[ItemResource]) -> ItemSpec:
+    """Register an item Struct for ``application/vnd.reviewboard.org.<name>+json``."""
+    if key is None:
+        decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(cls)
+    else:
+        env = msgspec.defstruct(
+            f"{cls.__name__}Envelope",
+            [("item", cls, msgspec.field(name=key))],
+            kw_only=True,
+        )
+        decoder = msgspec.json.Decoder(env)
+    spec = ItemSpec(name=name, key=key, type=cls, decoder=decoder)
+    _REGISTRY[name] = spec
+    return spec
+
+
+def register_list(name: str, key: str, item_type: type[ItemResource]) -> ListSpec:
+    """Register a list of ``item_type`` under its plural mime name and key."""
+    env = msgspec.defstruct(
+        f"{item_type.__name__}ListEnvelope",
+        [
+            ("items", list[item_type], msgspec.field(name=key)),  # type: ignore[valid-type]
+            ("total_results", int | None, None),
+            ("links", _links_type, msgspec.field(default_factory=dict)),
+        ],
+        kw_only=True,
+    )
+    spec = ListSpec(name=name, key=key, item_type=item_type, decoder=msgspec.json.Decoder(env))
+    _REGISTRY[name] = spec
+    return spec
+
+
+def registry() -> Mapping[str, ItemSpec | ListSpec]:
+    """The registered mime names (read-only view)."""
+    return dict(_REGISTRY)
+
+
+register_item("root", None, Root)
+register_item("server-info", "info", ServerInfo)
+register_item("session", "session", Session)
+register_item("user", "user", User)
+register_list("users", "users", User)
+register_item("api-token", "api_token", APIToken)
+register_list("api-tokens", "api_tokens", APIToken)
+
+
+def mime_name(content_type: str | None) -> str | None:
+    """``application/vnd.reviewboard.org.<name>+json`` → ``<name>``, else None."""
+    if not content_type:
+        return None
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base.startswith(MIME_PREFIX) and base.endswith("+json"):
+        return base[len(MIME_PREFIX) : -len("+json")]
+    return None
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    base = content_type.split(";", 1)[0].strip().lower()
+    return base == "application/json" or base.endswith("+json")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = headers.get(name.title())
+    return value
+
+
+def decode_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    url: str = "",
+) -> Any:
+    """Decode one response.
+
+    Returns an :class:`ItemResource`, a :class:`ListResource`, a
+    :class:`Count`, or ``None`` for an empty success (204). Raises an
+    :class:`~rbtokens.errors.APIError` subclass for a Review Board error
+    payload, and a :class:`~rbtokens.errors.ResponseError` subclass for
+    anything else that cannot be used.
+    """
+    content_type = _header(headers, "content-type")
+    if status >= 400:
+        raise error_from_response(status, headers, body, url=url)
+    if status == 204 or (not body and 200 <= status < 300 and content_type is None):
+        return None
+    if status >= 300 or status < 200:
+        raise HTTPStatusError(
+            "unexpected status",
+            http_status=status,
+            content_type=content_type,
+            body_excerpt=excerpt(body),
+            url=url,
+        )
+    name = mime_name(content_type)
+    if name is None and not _is_json(content_type):
+        raise UnexpectedContentType(
+            "expected a Review Board JSON response",
+            http_status=status,
+            content_type=content_type,
+            body_excerpt=excerpt(body),
+            url=url,
+        )
+    if name == "error":
+        raise error_from_response(status, headers, body, url=url)
+    spec = _REGISTRY.get(name) if name else None
+    try:
+        if spec is not None:
+            return spec.decode(body)
+        return _decode_generic(body, item_mime=_header(headers, "item-content-type"))
+    except msgspec.DecodeError as exc:
+        raise _decode_error(exc, status, content_type, body, url) from exc
+
+
+def _decode_error(
+    exc: Exception, status: int, content_type: str | None, body: bytes, url: str
+) -> DecodeError:
+    stat = _stat_of(body)
+    if stat == "fail":
+        return DecodeError(
+            "an error payload arrived with a success status",
+            http_status=status,
+            content_type=content_type,
+            body_excerpt=excerpt(body),
+            url=url,
+        )
+    return DecodeError(
+        f"could not decode the response ({exc})",
+        http_status=status,
+        content_type=content_type,
+        body_excerpt=excerpt(body),
+        url=url,
+    )
+
+
+def _stat_of(body: bytes) -> str | None:
+    try:
+        return msgspec.json.decode(body, type=_Stat).stat
+    except msgspec.DecodeError:
+        return None
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], body: bytes, *, url: str = ""
+) -> APIError | HTTPStatusError:
+    """The typed error for an error response (without raising it)."""
+    content_type = _header(headers, "content-type")
+    if _is_json(content_type):
+        try:
+            env = _error_decoder.decode(body)
+        except msgspec.DecodeError:
+            pass
+        else:
+            fields = {k: [v] if isinstance(v, str) else list(v) for k, v in env.fields.items()}
+            cls = api_error_class(status, env.err.code, env.err.msg)
+            err = cls(
+                http_status=status,
+                error_code=env.err.code,
+                message=env.err.msg,
+                error_type=env.err.type,
+                fields=fields,
+                rsp=msgspec.json.decode(body),
+                url=url,
+            )
+            if isinstance(err, RateLimitedError):
+                err.retry_after = parse_retry_after(_header(headers, "retry-after"))
+            return err
+    html = content_type is not None and "html" in content_type.lower()
+    cls2 = ServerBugError if status == 500 and html else HTTPStatusError
+    reason = "the server crashed (Review Board bug)" if cls2 is ServerBugError else "HTTP error"
+    return cls2(
+        reason,
+        http_status=status,
+        content_type=content_type,
+        body_excerpt=excerpt(body),
+        url=url,
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds form), or None."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds)
+
+
+def _decode_generic(body: bytes, *, item_mime: str | None) -> Any:
+    data = msgspec.json.decode(body)
+    if not isinstance(data, dict):
+        raise msgspec.ValidationError("expected a JSON object")
+    if set(data) <= {"count", "stat"} and isinstance(data.get("count"), int):
+        return Count(count=data["count"])
+    keys = [k for k in data if k not in _LIST_META]
+    if len(keys) == 1 and isinstance(data[keys[0]], list):
+        item_spec = _REGISTRY.get(mime_name(item_mime) or "")
+        item_type: type[ItemResource] = (
+            item_spec.type if isinstance(item_spec, ItemSpec) else GenericItem
+        )
+        items = [_item_from(obj, item_type) for obj in data[keys[0]]]
+        return ListResource(
+            items=items,
+            item_type=item_type,
+            links=msgspec.convert(data.get("links", {}), _links_type),
+            total_results=data.get("total_results"),
+            mimetype=mime_name(item_mime) or "",
+        )
+    if len(keys) == 1 and isinstance(data[keys[0]], dict) and "links" not in data:
+        return _item_from(data[keys[0]], GenericItem)
+    return _item_from(data, GenericItem)
+
+
+def _item_from(obj: Any, cls: type[ItemResource]) -> ItemResource:
+    if not isinstance(obj, dict):
+        raise msgspec.ValidationError("expected a JSON object for an item")
+    if cls is GenericItem:
+        fields = {k: v for k, v in obj.items() if k not in ("links", "stat")}
+        return GenericItem(links=msgspec.convert(obj.get("links", {}), _links_type), fields=fields)
+    return msgspec.convert(obj, cls)

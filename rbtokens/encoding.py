@@ -1,0 +1,122 @@
+"""Pure request encoding: query strings, form bodies and URI templates.
+
+Names follow RBTools: Python keyword names become Review Board's wire names
+(``max_results`` → ``max-results``, ``extra_data__k`` → ``extra_data.k``,
+``extra_data_json`` → ``extra_data:json``, ``extra_data_json_patch`` →
+``extra_data:json-patch``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from yarl import URL
+
+from .errors import NavigationError
+
+__all__ = ["MAX_RESULTS", "encode_form", "encode_query", "expand_template", "merge_query"]
+
+MAX_RESULTS = 200
+"""Review Board silently caps ``max-results`` at 200; 0 loops and negatives crash."""
+
+_PLACEHOLDER = re.compile(r"{([A-Za-z0-9_]+)}")
+
+
+def _scalar(value: Any, *, bool_true: str = "1", bool_false: str = "0") -> str:
+    if isinstance(value, bool):
+        return bool_true if value else bool_false
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
+    """Encode Python keyword arguments as Review Board query parameters.
+
+    ``None`` drops a parameter, booleans go as ``1``/``0``, sequences are
+    comma-joined, and ``max-results`` is clamped to 1 to 200.
+    """
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        name = key.replace("_", "-")
+        if isinstance(value, (list, tuple, set, frozenset)):
+            text = ",".join(_scalar(v) for v in value)
+        else:
+            text = _scalar(value)
+        if name == "max-results":
+            text = str(min(MAX_RESULTS, max(1, int(text))))
+        out[name] = text
+    return out
+
+
+def encode_form(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Encode fields for a POST or PUT body, sorted like RBTools.
+
+    Dicts and lists become JSON (``policy``), datetimes ISO 8601, ``None`` the
+    empty string (which Review Board reads as null), booleans ``1``/``0``
+    (``true``/``false`` for ``extra_data.*``, which the server coerces).
+    ``extra_data={"k": v}`` expands to ``extra_data.k=v``.
+    """
+    out: list[tuple[str, str]] = []
+    for key, value in fields.items():
+        if key == "extra_data" and isinstance(value, Mapping):
+            for sub, subval in value.items():
+                out.append((f"extra_data.{sub}", _extra_scalar(subval)))
+        elif key.startswith("extra_data__"):
+            out.append(("extra_data." + key[len("extra_data__") :], _extra_scalar(value)))
+        elif key == "extra_data_json":
+            out.append(("extra_data:json", _scalar(value)))
+        elif key == "extra_data_json_patch":
+            out.append(("extra_data:json-patch", _scalar(value)))
+        else:
+            out.append((key, "" if value is None else _scalar(value)))
+    out.sort()
+    return out
+
+
+def _extra_scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    return _scalar(value, bool_true="true", bool_false="false")
+
+
+def template_names(template: str) -> list[str]:
+    """The placeholder names in a URI template, in order."""
+    return _PLACEHOLDER.findall(template)
+
+
+def expand_template(template: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Fill a Review Board URI template.
+
+    Values are URL-encoded as one path segment each. Returns the URL and the
+    arguments the template did not use, which become the query string.
+    """
+    names = template_names(template)
+    missing = [n for n in names if values.get(n) is None]
+    if missing:
+        raise NavigationError(f"URI template {template!r} needs {', '.join(missing)}")
+
+    def fill(match: re.Match[str]) -> str:
+        return quote(str(values[match.group(1)]), safe="")
+
+    rest = {k: v for k, v in values.items() if k not in names}
+    return _PLACEHOLDER.sub(fill, template), rest
+
+
+def merge_query(url: URL, params: Mapping[str, Any] | Iterable[tuple[str, str]]) -> URL:
+    """Return ``url`` with ``params`` added, replacing keys it already has."""
+    extra = dict(params)
+    if not extra:
+        return url
+    merged = [(k, v) for k, v in url.query.items() if k not in extra]
+    merged.extend(extra.items())
+    return url.with_query(merged)

@@ -1,0 +1,273 @@
+"""Typed Structs for the resources rbtokens knows by name.
+
+Every field a newer or older server may omit has a default, unknown fields
+are ignored, and timestamps decode as aware ``datetime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from yarl import URL
+
+from .encoding import encode_query, expand_template
+from .errors import NavigationError, UnexpectedContentType
+from .resources import ItemResource, ListResource
+
+__all__ = [
+    "APIToken",
+    "GenericItem",
+    "Product",
+    "Root",
+    "ServerInfo",
+    "Session",
+    "SiteInfo",
+    "User",
+]
+
+
+def _expect_list(res: Any, item_type: type[Any]) -> Any:
+    if not (isinstance(res, ListResource) and issubclass(res.item_type, item_type)):
+        raise UnexpectedContentType(
+            f"expected a list of {item_type.__name__}, got {res!r}", http_status=200
+        )
+    return res
+
+
+def _expect_item(res: Any, cls: type[Any]) -> Any:
+    if not isinstance(res, cls):
+        raise UnexpectedContentType(
+            f"expected {cls.__name__}, got {type(res).__name__}", http_status=200
+        )
+    return res
+
+
+class Product(msgspec.Struct, kw_only=True, frozen=True):
+    """The server's product information."""
+
+    name: str = "Review Board"
+    version: str = ""
+    package_version: str = ""
+    is_release: bool = True
+
+
+class SiteInfo(msgspec.Struct, kw_only=True, frozen=True):
+    """The site block of the root and server-info resources."""
+
+    url: str = ""
+    time_zone: str = "UTC"
+    administrators: list[dict[str, str]] = msgspec.field(default_factory=list)
+
+
+class _Capabilities:
+    __slots__ = ()
+    capabilities: dict[str, Any]
+
+    def has_capability(self, *path: str) -> bool:
+        """Whether ``capabilities[path[0]][path[1]]...`` is true (RBTools' helper)."""
+        node: Any = self.capabilities
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return bool(node)
+
+
+class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
+    """The API root: links, URI templates, capabilities and product version."""
+
+    uri_templates: dict[str, str] = msgspec.field(default_factory=dict)
+    capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
+    product: Product = msgspec.field(default_factory=Product)
+    site: SiteInfo = msgspec.field(default_factory=SiteInfo)
+
+    def template_url(self, name: str, **values: Any) -> tuple[str, dict[str, Any]]:
+        """Fill the URI template ``name``; returns the URL and the unused values."""
+        try:
+            template = self.uri_templates[name]
+        except KeyError:
+            raise NavigationError(f"the root has no URI template {name!r}") from None
+        return expand_template(template, values)
+
+    async def get_template(self, name: str, **values: Any) -> Any:
+        """GET the URI template ``name``; leftover values become the query."""
+        url, rest = self.template_url(name, **values)
+        return await self.client.request("GET", url, query=encode_query(rest))
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        if name.startswith("get_"):
+            templates = object.__getattribute__(self, "uri_templates")
+            if name[4:] in templates:
+                template = name[4:]
+
+                async def getter(**values: Any) -> Any:
+                    return await self.get_template(template, **values)
+
+                getter.__name__ = name
+                return getter
+        return super().__getattr__(name)
+
+    async def get_session(self) -> Session:
+        """The session resource: who is logged in."""
+        return _expect_item(await self.follow("session"), Session)  # type: ignore[no-any-return]
+
+    async def get_info(self) -> ServerInfo:
+        """The server-info resource."""
+        return _expect_item(await self.follow("info"), ServerInfo)  # type: ignore[no-any-return]
+
+    async def get_users(self, **query: Any) -> ListResource[User]:
+        """The users list (``q``, ``include_inactive``, ``max_results``, ...)."""
+        return _expect_list(await self.follow("users", **query), User)  # type: ignore[no-any-return]
+
+    async def get_user(self, *, username: str, **query: Any) -> User:
+        """One user by name."""
+        res = await self.get_template("user", username=username, **query)
+        return _expect_item(res, User)  # type: ignore[no-any-return]
+
+    async def get_api_tokens(self, *, username: str, **query: Any) -> ListResource[APIToken]:
+        """A user's API tokens."""
+        res = await self.get_template("api_tokens", username=username, **query)
+        return _expect_list(res, APIToken)  # type: ignore[no-any-return]
+
+    async def get_api_token(
+        self, *, username: str, api_token_id: int | str, **query: Any
+    ) -> APIToken:
+        """One API token by owner and id."""
+        res = await self.get_template(
+            "api_token", username=username, api_token_id=api_token_id, **query
+        )
+        return _expect_item(res, APIToken)  # type: ignore[no-any-return]
+
+
+class ServerInfo(_Capabilities, ItemResource, kw_only=True, dict=True):
+    """``/api/info/``."""
+
+    capabilities: dict[str, Any] = msgspec.field(default_factory=dict)
+    product: Product = msgspec.field(default_factory=Product)
+    site: SiteInfo = msgspec.field(default_factory=SiteInfo)
+
+
+class Session(ItemResource, kw_only=True, dict=True):
+    """``/api/session/``."""
+
+    authenticated: bool = False
+
+    @property
+    def username(self) -> str | None:
+        """The logged-in username, from the ``user`` link's title."""
+        link = self.links.get("user")
+        return link.title if link is not None else None
+
+    async def get_user(self, **query: Any) -> User:
+        """The logged-in user."""
+        return _expect_item(await self.follow("user", **query), User)  # type: ignore[no-any-return]
+
+
+class User(ItemResource, kw_only=True, dict=True):
+    """A Review Board user."""
+
+    id: int
+    username: str
+    email: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    fullname: str = ""
+    is_active: bool = True
+    url: str = ""  # the site-relative page URL, not the API URL (see ``href``)
+    avatar_url: str | None = None
+
+    async def get_api_tokens(self, **query: Any) -> ListResource[APIToken]:
+        """This user's API tokens (the ``api_tokens`` link)."""
+        res = await self.follow("api_tokens", **query)
+        return _expect_list(res, APIToken)  # type: ignore[no-any-return]
+
+
+_MASK = "rbp_****"
+
+
+def mask_secret(secret: str) -> str:
+    """A token secret reduced to a non-secret hint."""
+    if not secret:
+        return ""
+    if secret.startswith("rbp_"):
+        return _MASK
+    return "****"
+
+
+class APIToken(ItemResource, kw_only=True, dict=True):
+    """A Review Board API token.
+
+    ``repr()`` and ``str()`` mask the secret; read it explicitly as
+    ``token.token``. The server's ``valid`` ignores expiry: use ``usable``.
+    """
+
+    id: int
+    token: str = ""
+    note: str = ""
+    policy: dict[str, Any] = msgspec.field(default_factory=dict)
+    expires: datetime | None = None
+    expired: bool = False
+    valid: bool = True
+    invalid_date: datetime | None = None
+    invalid_reason: str = ""
+    last_used: datetime | None = None
+    last_updated: datetime | None = None
+    time_added: datetime | None = None
+    token_generator_id: str = ""
+    deprecated: bool = False
+    extra_data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"APIToken(id={self.id}, username={self.username!r}, note={self.note!r}, "
+            f"token={mask_secret(self.token)!r}, valid={self.valid}, "
+            f"expired={self.expired}, expires={self.expires!r})"
+        )
+
+    __str__ = __repr__
+
+    def __rich_repr__(self) -> Any:
+        yield "id", self.id
+        yield "username", self.username
+        yield "note", self.note
+        yield "token", mask_secret(self.token)
+
+    @property
+    def username(self) -> str | None:
+        """The owner's username, read from the token's own URL."""
+        owner = self.__dict__.get("_rb_owner")
+        if owner is not None:
+            return str(owner)
+        link = self.links.get("self")
+        if link is None:
+            return None
+        parts = URL(link.href).parts
+        try:
+            return parts[parts.index("api-tokens") - 1]
+        except (ValueError, IndexError):
+            return None
+
+    @property
+    def usable(self) -> bool:
+        """Valid and not expired (the server's ``valid`` ignores expiry)."""
+        if not self.valid or self.expired:
+            return False
+        return self.expires is None or self.expires > datetime.now(UTC)
+
+
+class GenericItem(ItemResource, kw_only=True, dict=True):
+    """An item of a type rbtokens has no Struct for; fields stay a dict."""
+
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        fields = object.__getattribute__(self, "fields")
+        if name in fields:
+            return fields[name]
+        return super().__getattr__(name)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.fields[name]

@@ -1,0 +1,334 @@
+"""Navigation of the resource tree, written once for every resource type.
+
+Items are msgspec Structs that subclass :class:`ItemResource`: their fields
+are typed (``token.note`` is a ``str``) and they carry their links. Lists are
+:class:`ListResource` objects, generic in the item type, so iterating a
+``ListResource[APIToken]`` yields ``APIToken``.
+
+Every link is a method: ``await res.get_<link>(**query)`` or
+``await res.follow("<link>", **query)``. This module builds no URL from
+scratch: it follows hrefs and fills the server's URI templates.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
+from urllib.parse import quote
+
+import anyio
+import msgspec
+from yarl import URL
+
+from .encoding import encode_query, merge_query
+from .errors import ClientStateError, NavigationError, UnexpectedContentType
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["Count", "ItemResource", "Link", "ListResource", "Requester"]
+
+
+class Link(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of a resource's ``links``."""
+
+    href: str
+    method: str = "GET"
+    title: str | None = None
+
+
+class Requester(Protocol):
+    """What resources need from the client: one request method."""
+
+    async def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        query: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        cached: Any = None,
+    ) -> Any:
+        """Send a request and return the decoded resource (``cached`` on 304)."""
+        ...
+
+
+_SPECIAL_LINKS = frozenset({"self", "create", "update", "delete", "next", "prev"})
+
+
+class _Navigable:
+    """Link following shared by items and lists."""
+
+    __slots__ = ()
+
+    links: dict[str, Link]
+    _rb_client: weakref.ReferenceType[Requester] | None
+
+    def _bind(self, client: Requester | weakref.ReferenceType[Any]) -> None:
+        ref = client if isinstance(client, weakref.ReferenceType) else weakref.ref(client)
+        object.__setattr__(self, "_rb_client", ref)
+
+    @property
+    def client(self) -> Requester:
+        """The client this resource was fetched with."""
+        ref = getattr(self, "_rb_client", None)
+        client: Requester | None = ref() if ref is not None else None
+        if client is None:
+            raise ClientStateError("this resource is not bound to a live client")
+        return client
+
+    def _link(self, name: str) -> Link:
+        try:
+            return self.links[name]
+        except KeyError:
+            offered = ", ".join(sorted(self.links)) or "none"
+            raise NavigationError(
+                f"{type(self).__name__} has no {name!r} link (links: {offered})"
+            ) from None
+
+    def has_link(self, name: str) -> bool:
+        """Whether the server offered the link ``name``."""
+        return name in self.links
+
+    async def follow(self, name: str, **query: Any) -> Any:
+        """GET the link ``name`` (``-`` or ``_`` spelling), with ``query`` added."""
+        link = self._link(name.replace("-", "_"))
+        return await self.client.request("GET", link.href, query=encode_query(query))
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        if name.startswith("get_") and not name.startswith("get__"):
+            link_name = name[4:]
+            if link_name in _links_of(self) and link_name not in _SPECIAL_LINKS:
+
+                async def getter(**query: Any) -> Any:
+                    return await self.follow(link_name, **query)
+
+                getter.__name__ = name
+                return getter
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _links_of(obj: object) -> dict[str, Link]:
+    try:
+        links = object.__getattribute__(obj, "links")
+    except AttributeError:
+        return {}
+    return links if isinstance(links, dict) else {}
+
+
+class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
+    """Base of every item Struct: typed fields plus link navigation."""
+
+    links: dict[str, Link] = msgspec.field(default_factory=dict)
+
+    @property
+    def etag(self) -> str | None:
+        """The ETag the server sent with this item, exactly as sent."""
+        return self.__dict__.get("_rb_etag")
+
+    @property
+    def href(self) -> str:
+        """The item's own API URL (its ``self`` link)."""
+        return self._link("self").href
+
+    async def get_self(self) -> Self:
+        """Fetch the item again, revalidating with ``If-None-Match`` only."""
+        res = await self.client.request("GET", self.href, cached=self)
+        return _expect(res, type(self))
+
+    async def update(self, **fields: Any) -> Self:
+        """PUT ``fields`` to the item's ``update`` link and return the new state."""
+        link = self._link("update")
+        res = await self.client.request(link.method, link.href, data=fields)
+        return _expect(res, type(self))
+
+    async def delete(self) -> None:
+        """DELETE the item through its ``delete`` link."""
+        link = self._link("delete")
+        await self.client.request(link.method, link.href)
+
+
+class Count(msgspec.Struct, kw_only=True):
+    """The answer to a ``counts_only=True`` list request."""
+
+    count: int
+
+
+T = TypeVar("T", bound=ItemResource)
+
+
+def _expect(res: Any, cls: type[T]) -> T:
+    if not isinstance(res, cls):
+        raise UnexpectedContentType(
+            f"expected {cls.__name__}, got {type(res).__name__}", http_status=200
+        )
+    return res
+
+
+class ListResource(_Navigable, Generic[T]):
+    """One page of a list resource, typed by its items."""
+
+    __slots__ = ("_rb_client", "item_type", "items", "links", "mimetype", "total_results")
+
+    def __init__(
+        self,
+        *,
+        items: list[T],
+        item_type: type[T],
+        links: dict[str, Link],
+        total_results: int | None,
+        mimetype: str = "",
+    ) -> None:
+        self.items = items
+        self.item_type = item_type
+        self.links = links
+        self.total_results = total_results
+        self.mimetype = mimetype
+        self._rb_client = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<ListResource[{self.item_type.__name__}] {len(self.items)} items"
+            f" of {self.total_results}>"
+        )
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def num_items(self) -> int:
+        """Items on this page (RBTools' name)."""
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    @property
+    def href(self) -> str:
+        """This page's own API URL (its ``self`` link)."""
+        return self._link("self").href
+
+    async def get_self(self) -> ListResource[T]:
+        """Fetch this page again."""
+        return self._typed(await self.client.request("GET", self.href))
+
+    async def get_next(self, **query: Any) -> ListResource[T] | None:
+        """The next page, or ``None`` after the last one."""
+        return await self._step("next", query)
+
+    async def get_prev(self, **query: Any) -> ListResource[T] | None:
+        """The previous page, or ``None`` before the first one."""
+        return await self._step("prev", query)
+
+    async def _step(self, name: str, query: Mapping[str, Any]) -> ListResource[T] | None:
+        link = self.links.get(name)
+        if link is None:
+            return None
+        return self._typed(await self.client.request("GET", link.href, query=encode_query(query)))
+
+    def _typed(self, res: Any) -> ListResource[T]:
+        if not isinstance(res, ListResource):
+            raise UnexpectedContentType(
+                f"expected a list of {self.item_type.__name__}, got {type(res).__name__}",
+                http_status=200,
+            )
+        return res
+
+    async def get_item(self, pk: int | str, **query: Any) -> T:
+        """Fetch one item of this list by its id (RBTools' ``get_item``)."""
+        base = URL(self.href).with_query(None)
+        url = base.join(URL(quote(str(pk), safe="") + "/"))
+        res = await self.client.request("GET", url, query=encode_query(query))
+        return _expect(res, self.item_type)
+
+    async def create(self, **fields: Any) -> T:
+        """POST ``fields`` to the list's ``create`` link; returns the new item."""
+        link = self._link("create")
+        res = await self.client.request(link.method, link.href, data=fields)
+        return _expect(res, self.item_type)
+
+    async def pages(self, *, concurrency: int = 1) -> AsyncIterator[ListResource[T]]:
+        """Yield this page and every following one, in order.
+
+        With ``concurrency > 1`` and a known ``total_results``, the remaining
+        pages are fetched that many at a time at computed offsets, then any
+        ``next`` link left (the list grew meanwhile) is followed. A ``next``
+        link that repeats, or one after an empty page (``max-results=0``),
+        ends the walk instead of looping for ever.
+        """
+        yield self
+        page: ListResource[T] = self
+        seen = {self.links["self"].href} if "self" in self.links else set()
+        if concurrency > 1 and self.total_results is not None and self.items:
+            offsets = self._remaining_offsets()
+            if offsets:
+                async for page in self._fetch_offsets(offsets, concurrency):
+                    seen.add(page.links["self"].href if "self" in page.links else "")
+                    yield page
+        while page.items:
+            link = page.links.get("next")
+            if link is None or link.href in seen:
+                return
+            seen.add(link.href)
+            page = self._typed(await self.client.request("GET", link.href))
+            yield page
+
+    def _remaining_offsets(self) -> list[tuple[int, int]]:
+        nxt = self.links.get("next")
+        if nxt is None or self.total_results is None:
+            return []
+        query = URL(nxt.href).query
+        try:
+            start = int(query.get("start", "0"))
+            size = int(query.get("max-results", str(len(self.items))))
+        except ValueError:
+            return []
+        if size <= 0:
+            return []
+        return [(off, size) for off in range(start, self.total_results, size)]
+
+    async def _fetch_offsets(
+        self, offsets: Sequence[tuple[int, int]], concurrency: int
+    ) -> AsyncIterator[ListResource[T]]:
+        template = URL(self.links["next"].href)
+        for i in range(0, len(offsets), concurrency):
+            batch = offsets[i : i + concurrency]
+            results: list[ListResource[T] | None] = [None] * len(batch)
+
+            async with anyio.create_task_group() as tg:
+                for slot, (start, size) in enumerate(batch):
+                    tg.start_soon(self._fetch_into, results, slot, template, start, size)
+            for res in results:
+                if res is not None:
+                    yield res
+
+    async def _fetch_into(
+        self,
+        results: list[ListResource[T] | None],
+        slot: int,
+        template: URL,
+        start: int,
+        size: int,
+    ) -> None:
+        url = merge_query(template, {"start": str(start), "max-results": str(size)})
+        results[slot] = self._typed(await self.client.request("GET", url))
+
+    async def all_items(self, *, concurrency: int = 1) -> AsyncIterator[T]:
+        """Yield every item from this page to the last, each id once."""
+        seen: set[Any] = set()
+        async for page in self.pages(concurrency=concurrency):
+            for item in page.items:
+                key = getattr(item, "id", None)
+                if key is not None:
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                yield item

@@ -1,0 +1,221 @@
+"""The transport seam: one ``send`` method plus ``aclose``.
+
+This is the only module that imports aiohttp. :class:`AiohttpTransport` is
+the real one; :class:`MockTransport` ships in the library so that users can
+test their own code without a network, as httpx does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Protocol
+
+import aiohttp
+from yarl import URL
+
+from .errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
+
+__all__ = [
+    "AiohttpTransport",
+    "MockTransport",
+    "Request",
+    "Response",
+    "Timeouts",
+    "Transport",
+]
+
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-request timeouts in seconds (``None`` disables one)."""
+
+    total: float | None = 60.0
+    connect: float | None = 10.0
+    read: float | None = 30.0
+
+
+@dataclass(slots=True)
+class Request:
+    """One HTTP request, fully built by the client."""
+
+    method: str
+    url: URL
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+@dataclass(slots=True)
+class Response:
+    """One HTTP response; ``headers`` keys are lowercase."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    cookies: dict[str, str] = field(default_factory=dict)
+    url: URL | None = None
+
+
+class Transport(Protocol):
+    """Anything that turns a :class:`Request` into a :class:`Response`."""
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request``; raise a :class:`~rbtokens.errors.TransportError` on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+def parse_set_cookies(values: list[str]) -> dict[str, str]:
+    """``Set-Cookie`` header values → ``{name: value}``; a deletion maps to ``""``."""
+    out: dict[str, str] = {}
+    for raw in values:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except Exception:  # noqa: BLE001, S112 - a malformed cookie is ignored, as browsers do
+            continue
+        for name, morsel in jar.items():
+            expired = morsel["max-age"] in ("0", "-1")
+            out[name] = "" if expired else morsel.value
+    return out
+
+
+def _is_delete_204_quirk(exc: aiohttp.ClientResponseError, method: str) -> bool:
+    # Review Board 8.1 answers DELETE with "204 No Content" *and* a 14-byte
+    # body; aiohttp's C parser then reads the body as the next status line.
+    text = str(exc.message)
+    return method == "DELETE" and "status line" in text.lower() and "stat" in text
+
+
+class AiohttpTransport:
+    """Send requests with an ``aiohttp.ClientSession``.
+
+    It borrows ``session`` if given and otherwise owns one (closed by
+    :meth:`aclose`). The owned session keeps no cookie jar: the client scopes
+    the session cookie itself, per identity and per origin.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeouts: Timeouts | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        max_body_size: int = DEFAULT_MAX_BODY,
+        limit: int = 100,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self._timeouts = timeouts or Timeouts()
+        self._ssl = _ssl_arg(verify)
+        self._max_body = max_body_size
+        self._limit = limit
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._limit)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def send(self, request: Request) -> Response:
+        """Send one request and read its body within the size cap."""
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(
+            total=self._timeouts.total,
+            sock_connect=self._timeouts.connect,
+            sock_read=self._timeouts.read,
+        )
+        method, url = request.method, str(request.url)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
+                timeout=timeout,
+                ssl=self._ssl,
+            ) as resp:
+                body = await resp.content.read(self._max_body + 1)
+                if len(body) > self._max_body:
+                    raise ResponseTooLarge(
+                        f"response body exceeds {self._max_body} bytes", method=method, url=url
+                    )
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+                cookies = parse_set_cookies(resp.headers.getall("Set-Cookie", []))
+                return Response(resp.status, headers, body, cookies, resp.url)
+        except aiohttp.ClientResponseError as exc:
+            if _is_delete_204_quirk(exc, method):
+                return Response(204, {}, b"", {}, request.url)
+            raise ConnectError(f"bad response: {exc.message}", method=method, url=url) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeout("timed out", method=method, url=url) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise ConnectError(f"truncated body: {exc}", method=method, url=url) from exc
+        except aiohttp.InvalidURL as exc:
+            raise TransportError(f"invalid URL: {exc}", method=method, url=url) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectError(f"{type(exc).__name__}: {exc}", method=method, url=url) from exc
+
+    async def aclose(self) -> None:
+        """Close the session if this transport owns it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+
+def _ssl_arg(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
+Handler = Callable[[Request], Response | Awaitable[Response]]
+
+
+class MockTransport:
+    """A transport that answers from a function, for tests without a network."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.requests: list[Request] = []
+        self.closed = False
+
+    async def send(self, request: Request) -> Response:
+        """Record ``request`` and return the handler's response."""
+        self.requests.append(request)
+        result = self._handler(request)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, Response):
+            raise TypeError(f"MockTransport handler returned {type(result).__name__}")
+        return result
+
+    async def aclose(self) -> None:
+        """Mark the transport closed."""
+        self.closed = True
+
+
+def json_response(
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A convenience :class:`Response` for :class:`MockTransport` handlers."""
+    hdrs = {"content-type": content_type}
+    hdrs.update({k.lower(): v for k, v in (headers or {}).items()})
+    return Response(status, hdrs, body)

@@ -1,0 +1,1013 @@
+#!/usr/bin/env python3
+"""Build, seed, serve and stop a throw-away Review Board 8.1 site.
+
+This module is used two ways:
+
+* by the integration test suite (``tests/integration/conftest.py``), through
+  :func:`running_site`, and
+* from the command line::
+
+      python tools/rbsite.py serve [--seed test|demo] [--users N] [--port P]
+      python tools/rbsite.py demo [--users N] [-- extra "rbtokens audit" args]
+
+It only uses the standard library at module level, because the same file is
+also executed *inside* the Review Board virtual environment (the private
+``_seed``, ``_exec`` and ``_serve`` sub-commands), where Django is imported
+lazily inside the functions that need it.
+
+Layout of a work directory::
+
+    WORKDIR/site/            the Review Board site (rb-site install)
+    WORKDIR/site/data/reviewboard.db
+    WORKDIR/cache/           Django file cache (shared by server and manage())
+    WORKDIR/manifest.json    what the seed created (see seed_manifest())
+    WORKDIR/logs/            install.log, seed.log, server.log
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+RB_REQUIREMENT = "reviewboard==8.1"
+RB_VERSION = "8.1"
+VENV_MARKER = ".rbtokens-venv-complete"
+ADMIN_USERNAME = "admin"
+ADMIN_EMAIL = "admin@example.com"
+DEFAULT_DEMO_USERS = 300
+START_TIMEOUT = 120.0
+THIS_FILE = Path(__file__).resolve()
+
+#: Appended to the site's conf/settings_local.py after ``rb-site install``.
+SETTINGS_OVERRIDES = '''
+
+# ---------------------------------------------------------------------------
+# Added by rbtokens tools/rbsite.py for the test/demo site.
+# ---------------------------------------------------------------------------
+
+# Fast password hashing: seeded users get MD5 hashes; PBKDF2 stays so that
+# the admin hash written by rb-site install still verifies.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+# API rate limits (djblets.auth.ratelimit), raised so that a test suite doing
+# thousands of requests is not throttled (defaults: 1000/h and 10000/h).
+API_ANONYMOUS_LIMIT_RATE = "1000000/h"
+API_AUTHENTICATED_LIMIT_RATE = "1000000/h"
+
+# The login rate limit keeps its real value. Tests that send bad passwords
+# must send a distinct X-Real-IP header so they do not lock out 127.0.0.1.
+LOGIN_LIMIT_RATE = "5/m"
+
+# Never talk to an SMTP server on this machine (token create/update/delete
+# signals send e-mail).
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+'''
+
+
+class SiteError(RuntimeError):
+    """A step of building, seeding, serving or managing the site failed."""
+
+
+def _log(message: str) -> None:
+    print(f"[rbsite] {message}", file=sys.stderr, flush=True)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+# ---------------------------------------------------------------------------
+# Virtual environment
+# ---------------------------------------------------------------------------
+
+
+def default_venv_path() -> Path:
+    """Return the default location of the Review Board virtual environment."""
+    env = os.environ.get("RBTOKENS_RB_VENV")
+    if env:
+        return Path(env).expanduser()
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    return Path.home() / ".cache" / "rbtokens" / f"reviewboard-{RB_VERSION}-{tag}"
+
+
+def _venv_is_complete(venv: Path) -> bool:
+    marker = venv / VENV_MARKER
+    if not marker.is_file() or not _venv_python(venv).exists():
+        return False
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("requirement") == RB_REQUIREMENT
+
+
+def _installed_rb_version(venv: Path) -> str | None:
+    proc = subprocess.run(
+        [str(_venv_python(venv)), "-c", "import reviewboard; print(reviewboard.get_version_string())"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def ensure_venv(path: Path | None = None) -> Path:
+    """Return a virtual environment with ``reviewboard==8.1`` installed.
+
+    The default location is ``$RBTOKENS_RB_VENV`` or
+    ``~/.cache/rbtokens/reviewboard-8.1-pyXY``. A venv that carries the
+    completion marker is reused as is. Otherwise the venv is created (or
+    completed: an existing directory is never deleted) with ``pip install``,
+    checked, and marked. Concurrent callers are serialised with a lock file.
+    """
+    venv = Path(path).expanduser() if path is not None else default_venv_path()
+    venv = venv.absolute()
+    if _venv_is_complete(venv):
+        return venv
+
+    import fcntl  # POSIX only; imported lazily to keep the module importable
+
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = venv.parent / f".{venv.name}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _venv_is_complete(venv):
+            return venv
+        started = time.monotonic()
+        if not _venv_python(venv).exists():
+            _log(f"creating virtual environment {venv}")
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        version = _installed_rb_version(venv)
+        if version != RB_VERSION:
+            _log(f"installing {RB_REQUIREMENT} into {venv} (takes about half a minute)")
+            proc = subprocess.run(
+                [
+                    str(_venv_python(venv)), "-m", "pip", "install",
+                    "--disable-pip-version-check", "--progress-bar", "off",
+                    RB_REQUIREMENT,
+                ],
+                stdout=sys.stderr,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise SiteError(f"pip install {RB_REQUIREMENT} into {venv} failed ({proc.returncode})")
+            version = _installed_rb_version(venv)
+            if version != RB_VERSION:
+                raise SiteError(f"{venv}: expected Review Board {RB_VERSION}, found {version!r}")
+        info = {
+            "requirement": RB_REQUIREMENT,
+            "python": sys.version.split()[0],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (venv / VENV_MARKER).write_text(json.dumps(info) + "\n")
+        _log(f"virtual environment ready in {time.monotonic() - started:.1f}s")
+    return venv
+
+
+# ---------------------------------------------------------------------------
+# Site build
+# ---------------------------------------------------------------------------
+
+
+def build_site(workdir: Path, venv: Path, *, admin_password: str) -> Path:
+    """Run ``rb-site install`` in ``workdir/site`` and apply our settings."""
+    site_dir = workdir / "site"
+    if site_dir.exists():
+        raise SiteError(f"{site_dir} already exists; use an empty work directory")
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(venv / "bin" / "rb-site"), "install",
+        "--noinput",
+        "--no-color",
+        "--opt-out-support-data",
+        "--company", "rbtokens test site",
+        "--domain-name", "127.0.0.1",
+        "--allowed-host", "localhost",
+        "--site-root", "/",
+        "--db-type", "sqlite3",
+        # Without --db-name a --noinput install puts the sqlite file, named
+        # "reviewboard", in the current directory.
+        "--db-name", str(site_dir / "data" / "reviewboard.db"),
+        # rb-site offers memcached or file only. A file cache is shared by the
+        # server and manage() processes, which keeps siteconfig and session
+        # caches coherent across them (locmem would not be).
+        "--cache-type", "file",
+        "--cache-info", str(workdir / "cache"),
+        "--admin-user", ADMIN_USERNAME,
+        "--admin-password", admin_password,
+        "--admin-email", ADMIN_EMAIL,
+        "--sitelist", str(workdir / "sitelist"),
+        str(site_dir),
+    ]
+    log_path = logs / "install.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, check=False)
+    if proc.returncode != 0 or not (site_dir / "conf" / "settings_local.py").exists():
+        raise SiteError(f"rb-site install failed ({proc.returncode}); see {log_path}:\n{_tail(log_path)}")
+    with open(site_dir / "conf" / "settings_local.py", "a") as fp:
+        fp.write(SETTINGS_OVERRIDES)
+    return site_dir
+
+
+def _run_in_venv(
+    venv: Path,
+    site_dir: Path,
+    command: str,
+    *args: str,
+    stdin: str | None = None,
+    log_path: Path | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one of this file's private sub-commands with the venv's python."""
+    cmd = [str(_venv_python(venv)), str(THIS_FILE), command, "--site", str(site_dir), *args]
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("PYTHONPATH", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    if log_path is not None:
+        with open(log_path, "a") as log:
+            return subprocess.run(
+                cmd, input=stdin, stdout=subprocess.PIPE, stderr=log, text=True,
+                env=env, cwd=site_dir, timeout=timeout, check=False,
+            )
+    return subprocess.run(
+        cmd, input=stdin, capture_output=True, text=True,
+        env=env, cwd=site_dir, timeout=timeout, check=False,
+    )
+
+
+def seed_site(
+    site_dir: Path,
+    venv: Path,
+    *,
+    seed: str,
+    users: int,
+    admin_password: str,
+    manifest_path: Path,
+) -> dict[str, Any]:
+    """Seed the site in one Django process and return the manifest."""
+    log_path = manifest_path.parent / "logs" / "seed.log"
+    proc = _run_in_venv(
+        venv, site_dir, "_seed",
+        "--seed", seed,
+        "--users", str(users),
+        "--manifest", str(manifest_path),
+        stdin=admin_password + "\n",
+        log_path=log_path,
+    )
+    if proc.returncode != 0:
+        raise SiteError(f"seeding failed ({proc.returncode}); see {log_path}:\n{_tail(log_path)}")
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+    return manifest
+
+
+# ---------------------------------------------------------------------------
+# Serving
+# ---------------------------------------------------------------------------
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SiteError(
+                f"the Review Board server exited with {proc.returncode} before answering; "
+                f"log {log_path}:\n{_tail(log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(url + "api/", timeout=10) as rsp:
+                if rsp.status == 200:
+                    return
+                last_error = f"HTTP {rsp.status}"
+        except urllib.error.HTTPError as exc:
+            last_error = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last_error = str(exc)
+        time.sleep(0.1)
+    raise SiteError(
+        f"the Review Board server did not answer GET {url}api/ with 200 within {timeout:.0f}s "
+        f"(last: {last_error}); log {log_path}:\n{_tail(log_path)}"
+    )
+
+
+def start_server(
+    site_dir: Path,
+    venv: Path,
+    *,
+    log_path: Path,
+    port: int = 0,
+    timeout: float = START_TIMEOUT,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start the threaded server on 127.0.0.1 and wait until /api/ answers.
+
+    The listening socket is bound here (port 0 picks a free port) and handed
+    to the server process, so there is no window in which another process can
+    take the port. The server also exits when this process goes away (it
+    watches a pipe), so a killed test run leaves no server behind.
+    """
+    sock = _bind(port)
+    alive_r, alive_w = os.pipe()
+    try:
+        actual_port = sock.getsockname()[1]
+        url = f"http://127.0.0.1:{actual_port}/"
+        env = dict(os.environ)
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        env.pop("PYTHONPATH", None)
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [
+                    str(_venv_python(venv)), str(THIS_FILE), "_serve",
+                    "--site", str(site_dir),
+                    "--fd", str(sock.fileno()),
+                    "--alive-fd", str(alive_r),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=site_dir,
+                env=env,
+                pass_fds=(sock.fileno(), alive_r),
+                start_new_session=True,
+            )
+    except BaseException:
+        os.close(alive_w)
+        raise
+    finally:
+        os.close(alive_r)
+        sock.close()
+    proc._rbsite_alive_w = alive_w  # type: ignore[attr-defined]
+    try:
+        _wait_ready(url, proc, log_path, timeout)
+    except BaseException:
+        _terminate(proc)
+        raise
+    return url, proc
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+    alive_w = getattr(proc, "_rbsite_alive_w", None)
+    if alive_w is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive_w)
+        proc._rbsite_alive_w = None  # type: ignore[attr-defined]
+
+
+@dataclasses.dataclass
+class Site:
+    """A running Review Board site."""
+
+    url: str
+    admin_username: str
+    admin_password: str
+    manifest: dict[str, Any]
+    workdir: Path = dataclasses.field(default=Path("."), repr=False)
+    site_dir: Path = dataclasses.field(default=Path("."), repr=False)
+    venv: Path = dataclasses.field(default=Path("."), repr=False)
+    log_path: Path = dataclasses.field(default=Path("."), repr=False)
+    manifest_path: Path = dataclasses.field(default=Path("."), repr=False)
+    timings: dict[str, float] = dataclasses.field(default_factory=dict, repr=False)
+    _process: subprocess.Popen[bytes] | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "api/"
+
+    def manage(self, code: str, *, timeout: float = 120.0) -> str:
+        """Run Python ``code`` inside the site's Django environment.
+
+        The code runs in a fresh process after Review Board is initialised,
+        with ``User``, ``WebAPIToken``, ``timezone``, ``timedelta`` and
+        ``json`` already imported. Returns what it printed to stdout; raises
+        :class:`SiteError` (with stderr) if it fails.
+        """
+        proc = _run_in_venv(self.venv, self.site_dir, "_exec", stdin=code, timeout=timeout)
+        if proc.returncode != 0:
+            raise SiteError(f"manage() failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        return proc.stdout
+
+    def server_log(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines)
+
+    def stop(self) -> None:
+        """Stop the server (its whole process group) and wait for it."""
+        if self._process is not None:
+            _terminate(self._process)
+            self._process = None
+
+
+@contextlib.contextmanager
+def running_site(
+    *,
+    workdir: Path | None = None,
+    seed: str = "test",
+    users: int = 0,
+    venv: Path | None = None,
+    port: int = 0,
+) -> Iterator[Site]:
+    """Build, seed and serve a fresh site; stop it on exit.
+
+    ``workdir`` must be empty or absent; a temporary directory (removed
+    afterwards) is used when it is None.
+    """
+    if seed not in ("test", "demo"):
+        raise ValueError(f"unknown seed {seed!r} (expected 'test' or 'demo')")
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    venv = ensure_venv(venv)
+    timings["venv"] = time.monotonic() - t0
+
+    owned_tmp = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="rbtokens-site-")) if workdir is None else Path(workdir).absolute()
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "logs").mkdir(exist_ok=True)
+    admin_password = "admin-" + secrets.token_hex(6)
+    site: Site | None = None
+    try:
+        t = time.monotonic()
+        _log(f"building site in {work}")
+        site_dir = build_site(work, venv, admin_password=admin_password)
+        timings["build"] = time.monotonic() - t
+
+        t = time.monotonic()
+        manifest_path = work / "manifest.json"
+        manifest = seed_site(
+            site_dir, venv, seed=seed, users=users,
+            admin_password=admin_password, manifest_path=manifest_path,
+        )
+        timings["seed"] = time.monotonic() - t
+
+        t = time.monotonic()
+        log_path = work / "logs" / "server.log"
+        url, proc = start_server(site_dir, venv, log_path=log_path, port=port)
+        timings["start"] = time.monotonic() - t
+        timings["total"] = time.monotonic() - t0
+        _log(
+            "site ready at {} (venv {venv:.1f}s, build {build:.1f}s, seed {seed:.1f}s, "
+            "start {start:.1f}s, total {total:.1f}s)".format(url, **timings)
+        )
+        site = Site(
+            url=url,
+            admin_username=ADMIN_USERNAME,
+            admin_password=admin_password,
+            manifest=manifest,
+            workdir=work,
+            site_dir=site_dir,
+            venv=venv,
+            log_path=log_path,
+            manifest_path=manifest_path,
+            timings=timings,
+            _process=proc,
+        )
+        yield site
+    finally:
+        if site is not None:
+            site.stop()
+        if owned_tmp and not os.environ.get("RBTOKENS_KEEP_SITE"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def _interrupt_on_signals() -> None:
+    """Turn SIGTERM/SIGHUP (and an inherited ignored SIGINT) into Ctrl-C."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    _interrupt_on_signals()
+    users = args.users if args.users is not None else (DEFAULT_DEMO_USERS if args.seed == "demo" else 0)
+    with running_site(
+        workdir=args.workdir, seed=args.seed, users=users, venv=args.venv, port=args.port,
+    ) as site:
+        print(f"Review Board {RB_VERSION} is serving at {site.url}", flush=True)
+        print(f"  admin username: {site.admin_username}", flush=True)
+        print(f"  admin password: {site.admin_password}", flush=True)
+        print(f"  manifest:       {site.manifest_path}", flush=True)
+        print(f"  server log:     {site.log_path}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        proc = site._process
+        assert proc is not None
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            print("\nstopping", file=sys.stderr)
+            return 0
+        print(f"the server exited with {code}:\n{site.server_log()}", file=sys.stderr)
+        return 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _interrupt_on_signals()
+    extra = list(args.extra)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    with running_site(workdir=args.workdir, seed="demo", users=args.users, venv=args.venv) as site:
+        cmd = [
+            sys.executable, "-m", "rbtokens", "audit",
+            "--server", site.url,
+            "--username", site.admin_username,
+            "--password", site.admin_password,
+            *extra,
+        ]
+        shown = [("***" if i and cmd[i - 1] == "--password" else part) for i, part in enumerate(cmd)]
+        _log("running: " + " ".join(shown))
+        try:
+            return subprocess.run(cmd, check=False).returncode
+        except KeyboardInterrupt:
+            return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rbsite", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--workdir", type=Path, default=None, help="empty directory to build in (default: temporary)")
+        p.add_argument("--venv", type=Path, default=None, help="Review Board venv (default: $RBTOKENS_RB_VENV or cache)")
+
+    p_serve = sub.add_parser("serve", help="build, seed and serve a site until Ctrl-C")
+    p_serve.add_argument("--seed", choices=("test", "demo"), default="test")
+    p_serve.add_argument("--users", type=int, default=None, help="bulk users (default: 0 for test, 300 for demo)")
+    p_serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    common(p_serve)
+
+    p_demo = sub.add_parser("demo", help="build a demo site, run 'rbtokens audit' against it, stop")
+    p_demo.add_argument("--users", type=int, default=DEFAULT_DEMO_USERS)
+    common(p_demo)
+    p_demo.add_argument("extra", nargs=argparse.REMAINDER, help="-- then extra 'rbtokens audit' arguments")
+
+    p_venv = sub.add_parser("venv", help="create the Review Board venv and print its path")
+    p_venv.add_argument("--venv", type=Path, default=None)
+
+    # Private sub-commands, run with the Review Board venv's interpreter.
+    p_seed = sub.add_parser("_seed")
+    p_seed.add_argument("--site", type=Path, required=True)
+    p_seed.add_argument("--seed", choices=("test", "demo"), required=True)
+    p_seed.add_argument("--users", type=int, default=0)
+    p_seed.add_argument("--manifest", type=Path, required=True)
+    p_exec = sub.add_parser("_exec")
+    p_exec.add_argument("--site", type=Path, required=True)
+    p_srv = sub.add_parser("_serve")
+    p_srv.add_argument("--site", type=Path, required=True)
+    p_srv.add_argument("--fd", type=int, required=True)
+    p_srv.add_argument("--alive-fd", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _cmd_serve(args)
+    if args.command == "demo":
+        return _cmd_demo(args)
+    if args.command == "venv":
+        print(ensure_venv(args.venv))
+        return 0
+    if args.command == "_seed":
+        _django_setup(args.site)
+        password = sys.stdin.readline().rstrip("\n")
+        manifest = seed_database(seed=args.seed, users=args.users, admin_password=password)
+        args.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+        return 0
+    if args.command == "_exec":
+        return _exec_code(args.site, sys.stdin.read())
+    if args.command == "_serve":
+        return _serve(args.site, args.fd, args.alive_fd)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+# ===========================================================================
+# Everything below runs INSIDE the Review Board venv (Django imported lazily).
+# ===========================================================================
+
+
+def _django_setup(site_dir: Path, *, initialize: bool = True) -> None:
+    """Configure this process for the site, as rb-site manage / wsgi do."""
+    site_dir = site_dir.absolute()
+    os.chdir(site_dir)
+    sys.path.insert(0, str(site_dir / "conf"))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewboard.settings"
+    os.environ["HOME"] = str(site_dir / "data")
+    if initialize:
+        import reviewboard
+
+        reviewboard.initialize(load_extensions=True, setup_logging=True)
+    else:
+        import django
+
+        django.setup()
+
+
+def _exec_code(site_dir: Path, code: str) -> int:
+    _django_setup(site_dir)
+    import datetime as _dt
+
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from reviewboard.webapi.models import WebAPIToken
+
+    namespace: dict[str, Any] = {
+        "__name__": "__rbsite_exec__",
+        "User": User,
+        "WebAPIToken": WebAPIToken,
+        "timezone": timezone,
+        "timedelta": _dt.timedelta,
+        "json": json,
+    }
+    exec(compile(code, "<manage>", "exec"), namespace)
+    sys.stdout.flush()
+    return 0
+
+
+def _serve(site_dir: Path, fd: int, alive_fd: int | None) -> int:
+    """Serve the site with Django's threaded development server classes.
+
+    This is what ``manage.py runserver --noreload`` runs (same server and
+    handler classes, same HTTP/1.1 tweak that reviewboard.manage applies),
+    but on a socket inherited from the parent, with a larger backlog.
+    """
+    _django_setup(site_dir, initialize=False)
+    from wsgiref import simple_server
+
+    from django.core.servers.basehttp import (
+        ThreadedWSGIServer,
+        WSGIRequestHandler,
+        get_internal_wsgi_application,
+    )
+
+    # reviewboard/manage.py does this for runserver.
+    simple_server.ServerHandler.http_version = "1.1"  # type: ignore[attr-defined]
+
+    inherited = socket.socket(fileno=fd)
+
+    class InheritedSocketServer(ThreadedWSGIServer):  # type: ignore[misc]
+        def server_bind(self) -> None:
+            self.socket.close()
+            self.socket = inherited
+            self.server_address = inherited.getsockname()
+            self.server_name = "127.0.0.1"
+            self.server_port = self.server_address[1]
+            self.setup_environ()
+
+        def server_activate(self) -> None:
+            self.socket.listen(128)
+
+    if alive_fd is not None:
+        def watch_parent() -> None:
+            while os.read(alive_fd, 1):
+                pass
+            os._exit(0)
+
+        threading.Thread(target=watch_parent, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    application = get_internal_wsgi_application()
+    httpd = InheritedSocketServer(("127.0.0.1", 0), WSGIRequestHandler, ipv6=False)
+    httpd.set_app(application)
+    print(f"serving {site_dir} on http://127.0.0.1:{httpd.server_port}/ (pid {os.getpid()})", flush=True)
+    httpd.serve_forever()
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Seed data. Edit these tables to change what the sites contain.
+# ---------------------------------------------------------------------------
+
+#: Audit thresholds the seed is designed around (rbtokens' defaults).
+THRESHOLDS: dict[str, int] = {
+    "expiring_soon_days": 14,   # expiring-soon: expires within this many days
+    "never_used_days": 30,      # never-used: added longer ago than this, never used
+    "stale_days": 90,           # stale: last used longer ago than this
+    "max_tokens": 10,           # too-many-tokens: a user has more than this
+}
+
+READ_ONLY_POLICY: dict[str, Any] = {"resources": {"*": {"allow": ["GET"], "block": ["*"]}}}
+
+#: The "clean" token: triggers no rule. Days are relative to the seed time;
+#: ``None`` means the field is null.
+CLEAN_TOKEN: dict[str, Any] = {
+    "expires_in_days": 90,
+    "added_days_ago": 10,
+    "last_used_days_ago": 1,
+    "policy": READ_ONLY_POLICY,
+    "generator": "vendor_checksum",
+    "invalid_reason": None,          # a string => invalidated server-side
+    "invalid_days_ago": None,
+}
+
+#: Token kinds: each deviates from CLEAN_TOKEN in one aspect and triggers
+#: exactly one rule. Some timestamps move along only to keep the data
+#: physically possible (a token cannot be used after it expired or before it
+#: was added); those moves trigger no rule on their own.
+TOKEN_KINDS: dict[str, dict[str, Any]] = {
+    # kind            rule triggered                 deviation from CLEAN_TOKEN
+    "clean":        {"rule": None},
+    "expired":      {"rule": "expired",              "expires_in_days": -3, "last_used_days_ago": 5},
+    "expiring":     {"rule": "expiring-soon",        "expires_in_days": 3},
+    "neverused":    {"rule": "never-used",           "added_days_ago": 120, "last_used_days_ago": None},
+    "stale":        {"rule": "stale",                "last_used_days_ago": 200, "added_days_ago": 250},
+    "noexpiry":     {"rule": "no-expiry",            "expires_in_days": None},
+    "unrestricted": {"rule": "unrestricted-policy",  "policy": {}},
+    "legacy":       {"rule": "deprecated-generator", "generator": "legacy_sha1"},
+    "invalid":      {"rule": "invalid",              "invalid_reason": "leaked", "invalid_days_ago": 0.5},
+}
+
+#: Per-owner rules (not caused by any one token's fields).
+#: inactive-owner: a usable (valid, unexpired) token whose owner is inactive.
+#: too-many-tokens: the owner has more than THRESHOLDS["max_tokens"] tokens.
+
+#: One user per rule: (username, is_active, token kinds, rules the user must get).
+AUDIT_FIXTURES: list[tuple[str, bool, list[str], list[str]]] = [
+    ("audit_expired",      True,  ["expired"],      ["expired"]),
+    ("audit_expiring",     True,  ["expiring"],     ["expiring-soon"]),
+    ("audit_neverused",    True,  ["neverused"],    ["never-used"]),
+    ("audit_stale",        True,  ["stale"],        ["stale"]),
+    ("audit_noexpiry",     True,  ["noexpiry"],     ["no-expiry"]),
+    ("audit_unrestricted", True,  ["unrestricted"], ["unrestricted-policy"]),
+    ("audit_legacy",       True,  ["legacy"],       ["deprecated-generator"]),
+    ("audit_invalid",      True,  ["invalid"],      ["invalid"]),
+    ("audit_inactive",     False, ["clean"],        ["inactive-owner"]),
+    ("audit_many",         True,  ["clean"] * 11,   ["too-many-tokens"]),
+    ("audit_clean",        True,  ["clean"],        []),
+]
+
+#: Password users of the "test" seed without tokens: (username, is_active).
+TEST_USERS: list[tuple[str, bool]] = [
+    ("alice", True),   # token management tests create their own tokens
+    ("bob", True),
+    ("carol", True),   # non-admin used for 403 tests
+]
+
+#: 30 token-less users so that user listings span several pages; every
+#: fifth one is inactive.
+PAGE_USERS: list[tuple[str, bool]] = [(f"page_u{i:02d}", i % 5 != 4) for i in range(30)]
+
+#: Bulk users (users=N): deterministic mix, ~10% inactive, 0-3 tokens each.
+BULK_RANDOM_SEED = 20261123
+BULK_INACTIVE_RATIO = 0.10
+BULK_TOKEN_COUNTS = [0, 1, 2, 3]
+BULK_TOKEN_COUNT_WEIGHTS = [3, 4, 2, 1]
+BULK_KIND_WEIGHTS: dict[str, int] = {
+    "clean": 40, "expired": 8, "expiring": 6, "neverused": 8, "stale": 8,
+    "noexpiry": 10, "unrestricted": 8, "legacy": 4, "invalid": 4,
+}
+
+
+def password_for(username: str) -> str:
+    """The password of every seeded non-admin user."""
+    return f"{username}-pw"
+
+
+def token_rules(kind: str, *, owner_active: bool) -> list[str]:
+    """Rules a single token of ``kind`` triggers on its own."""
+    spec = {**CLEAN_TOKEN, **TOKEN_KINDS[kind]}
+    rules = [spec["rule"]] if spec["rule"] else []
+    expires = spec["expires_in_days"]
+    usable = spec["invalid_reason"] is None and (expires is None or expires > 0)
+    if not owner_active and usable:
+        rules.append("inactive-owner")
+    return rules
+
+
+def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, Any]:
+    """Create users and tokens with the ORM; return the manifest."""
+    import datetime as dt
+    import random
+
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import User
+    from django.db import transaction
+    from django.utils import timezone
+    from djblets.siteconfig.models import SiteConfiguration
+
+    from reviewboard.webapi.models import WebAPIToken
+
+    if not settings.PASSWORD_HASHERS[0].endswith("MD5PasswordHasher"):
+        raise SystemExit(f"settings_local overrides not in effect: {settings.PASSWORD_HASHERS[0]}")
+
+    now = timezone.now()
+    day = dt.timedelta(days=1)
+    manifest_users: list[dict[str, Any]] = []
+    manifest_tokens: list[dict[str, Any]] = []
+    plans: list[tuple[str, bool, list[str], list[str] | None]] = []
+
+    # -- plan ---------------------------------------------------------------
+    plans.extend(AUDIT_FIXTURES)
+    if seed == "test":
+        plans.extend((name, active, [], []) for name, active in TEST_USERS)
+        plans.extend((name, active, [], []) for name, active in PAGE_USERS)
+    rng = random.Random(BULK_RANDOM_SEED)
+    kinds = list(BULK_KIND_WEIGHTS)
+    weights = list(BULK_KIND_WEIGHTS.values())
+    for i in range(1, users + 1):
+        active = rng.random() >= BULK_INACTIVE_RATIO
+        count = rng.choices(BULK_TOKEN_COUNTS, BULK_TOKEN_COUNT_WEIGHTS)[0]
+        # Inactive owners only get clean tokens, so every token still
+        # triggers exactly one rule (inactive-owner).
+        user_kinds = ["clean"] * count if not active else rng.choices(kinds, weights, k=count)
+        plans.append((f"demo_{i:05d}", active, user_kinds, None))
+
+    with transaction.atomic():
+        # -- admin: re-hash with MD5 so Basic logins are cheap --------------
+        admin = User.objects.get(username=ADMIN_USERNAME)
+        admin.set_password(admin_password)
+        admin.save(update_fields=["password"])
+
+        # -- users ------------------------------------------------------------
+        User.objects.bulk_create(
+            [
+                User(
+                    username=name,
+                    email=f"{name}@example.com",
+                    first_name=name.split("_")[0].capitalize(),
+                    last_name=name.split("_", 1)[-1].capitalize(),
+                    is_active=active,
+                    password=make_password(password_for(name)),
+                    date_joined=now - 400 * day,
+                )
+                for name, active, _kinds, _rules in plans
+            ]
+        )
+        by_name = {u.username: u for u in User.objects.filter(username__in=[p[0] for p in plans])}
+
+        manifest_users.append({
+            "username": admin.username,
+            "password": admin_password,
+            "email": admin.email,
+            "is_active": True,
+            "is_superuser": True,
+            "token_ids": [],
+            "expect_rules": [],
+        })
+
+        # -- tokens -----------------------------------------------------------
+        for name, active, user_kinds, declared in plans:
+            user = by_name[name]
+            token_ids: list[int] = []
+            rules: set[str] = set()
+            for n, kind in enumerate(user_kinds, 1):
+                spec = {**CLEAN_TOKEN, **TOKEN_KINDS[kind]}
+                expires = (
+                    None if spec["expires_in_days"] is None else now + spec["expires_in_days"] * day
+                )
+                generator = spec["generator"]
+                token_info: dict[str, Any] = (
+                    {"user": user, "attempt": 0} if generator == "legacy_sha1" else {"token_type": "rbp"}
+                )
+                note = f"{name} token {n} ({kind})"
+                # auto_generated=True only suppresses the "token created" e-mail.
+                token = WebAPIToken.objects.generate_token(
+                    user,
+                    note=note,
+                    policy=spec["policy"],
+                    expires=expires,
+                    token_generator_id=generator,
+                    token_info=token_info,
+                    auto_generated=True,
+                )
+                added = now - spec["added_days_ago"] * day
+                last_used = (
+                    None if spec["last_used_days_ago"] is None else now - spec["last_used_days_ago"] * day
+                )
+                fields: dict[str, Any] = {
+                    "time_added": added,
+                    "last_updated": added,
+                    "last_used": last_used,
+                }
+                if spec["invalid_reason"] is not None:
+                    fields.update(
+                        valid=False,
+                        invalid_reason=spec["invalid_reason"],
+                        invalid_date=now - spec["invalid_days_ago"] * day,
+                    )
+                WebAPIToken.objects.filter(pk=token.pk).update(**fields)
+                t_rules = token_rules(kind, owner_active=active)
+                rules.update(t_rules)
+                token_ids.append(token.pk)
+                manifest_tokens.append({
+                    "id": token.pk,
+                    "username": name,
+                    "note": note,
+                    "token": token.token,
+                    "kind": kind,
+                    "token_generator_id": generator,
+                    "policy": spec["policy"],
+                    "expires": expires.isoformat() if expires else None,
+                    "time_added": added.isoformat(),
+                    "last_used": last_used.isoformat() if last_used else None,
+                    "valid": spec["invalid_reason"] is None,
+                    "invalid_reason": spec["invalid_reason"] or "",
+                    "expect_rules": t_rules,
+                })
+            if len(user_kinds) > THRESHOLDS["max_tokens"]:
+                rules.add("too-many-tokens")
+            expect = sorted(rules)
+            if declared is not None and sorted(declared) != expect:
+                raise SystemExit(f"seed table inconsistent for {name}: declared {declared}, computed {expect}")
+            manifest_users.append({
+                "username": name,
+                "password": password_for(name),
+                "email": user.email,
+                "is_active": active,
+                "is_superuser": False,
+                "token_ids": token_ids,
+                "expect_rules": expect,
+            })
+
+        # -- other users (e.g. Power Pack's service user) -------------------
+        seeded = {u["username"] for u in manifest_users}
+        other_users = [
+            {
+                "username": u.username,
+                "is_active": u.is_active,
+                "is_superuser": u.is_superuser,
+                "token_count": WebAPIToken.objects.filter(user=u).count(),
+            }
+            for u in User.objects.exclude(username__in=seeded).order_by("username")
+        ]
+
+    siteconfig = SiteConfiguration.objects.get_current()
+    all_rules = sorted(
+        {k["rule"] for k in TOKEN_KINDS.values() if k["rule"]} | {"inactive-owner", "too-many-tokens"}
+    )
+    return {
+        "schema": 1,
+        "seed": seed,
+        "seeded_at": now.isoformat(),
+        "review_board_version": siteconfig.version,
+        "admin": {"username": ADMIN_USERNAME, "password": admin_password},
+        "thresholds": THRESHOLDS,
+        "rules": all_rules,
+        "rule_examples": {rules[0]: name for name, _a, _k, rules in AUDIT_FIXTURES if rules},
+        "clean_example": next(name for name, _a, _k, rules in AUDIT_FIXTURES if not rules),
+        "users": manifest_users,
+        "tokens": manifest_tokens,
+        "other_users": other_users,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
