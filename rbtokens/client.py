@@ -39,7 +39,9 @@ from .errors import (
     ForeignOriginError,
     HTTPStatusError,
     LoginFailedError,
+    NavigationError,
     RequestTimeout,
+    redact,
 )
 from .models import Root, Session
 from .resources import ItemResource, ListResource
@@ -215,7 +217,7 @@ class RBClient:
     @property
     def tokens(self) -> Tokens:
         """Token management verbs for this client (see :mod:`rbtokens.tokens`)."""
-        from .tokens import Tokens
+        from .tokens import Tokens  # noqa: PLC0415 - tokens imports this module
 
         return Tokens(self)
 
@@ -273,14 +275,24 @@ class RBClient:
 
     # -- the choke point -------------------------------------------------
 
-    def _resolve(self, url: str | URL) -> URL:
-        target = URL(str(url))
-        if not target.is_absolute():
-            target = self.base_url.join(target)
+    def _resolve(self, url: str | URL, *, base: URL | None = None) -> URL:
+        # Hrefs and Location headers come from the server: a malformed or
+        # non-HTTP one is a NavigationError, never a ValueError.
+        try:
+            target = URL(str(url))
+            if not target.is_absolute():
+                target = (base or self.base_url).join(target)
+        except ValueError as exc:
+            raise NavigationError(f"invalid URL {redact(str(url))!r}: {exc}") from None
+        if target.scheme not in ("http", "https") or not target.host:
+            raise NavigationError(f"refusing to follow a non-HTTP URL {redact(str(target))!r}")
         return target
 
     def _same_origin(self, url: URL) -> bool:
-        return url.origin() == self.base_url.origin()
+        try:
+            return url.origin() == self.base_url.origin()
+        except ValueError:
+            return False
 
     async def request(
         self,
@@ -437,7 +449,10 @@ class RBClient:
         if attempt >= policy.attempts:
             return None
         status = response.status
-        if status == 429:
+        # A POST or PUT is retried on 429 only when Review Board itself refused
+        # it (code 114, before the view ran); a 429 from anything else is not
+        # proof that nothing happened.
+        if status == 429 and (method in _IDEMPOTENT or _error_code(response) == 114):
             after = parse_retry_after(response.headers.get("retry-after"))
             if after is None:
                 return policy.delay(attempt)
@@ -464,7 +479,7 @@ class RBClient:
             log.debug("%s %s -> %d", method, url.with_query(None), response.status)
             if response.status not in _REDIRECTS or "location" not in response.headers:
                 return response
-            target = url.join(URL(response.headers["location"]))
+            target = self._resolve(response.headers["location"], base=url)
             if method not in ("GET", "HEAD"):
                 raise HTTPStatusError(
                     f"the server redirected a {method} to {target}; "

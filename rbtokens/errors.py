@@ -249,6 +249,13 @@ class LoginLockedOutError(LoginFailedError):
     rbtokens never retries a login.
     """
 
+    def _describe(self) -> str:
+        return super()._describe() + (
+            " -- login locked out: the server saw too many failed logins from this "
+            "address and now refuses every login, even a correct password; wait for "
+            "the next minute before trying again (rbtokens does not retry logins)"
+        )
+
 
 class PermissionDeniedError(APIError):
     """Code 101 (HTTP 403)."""

@@ -6,7 +6,9 @@ are ignored, and timestamps decode as aware ``datetime``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import importlib
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from yarl import URL
 
 from .encoding import encode_query, expand_template
 from .errors import NavigationError, UnexpectedContentType
-from .resources import ItemResource, ListResource
+from .resources import Count, ItemResource, ListResource
 
 __all__ = [
     "APIToken",
@@ -109,6 +111,23 @@ class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
                 getter.__name__ = name
                 return getter
         return super().__getattr__(name)
+
+    async def get_count(self, name: str, **values: Any) -> int:
+        """Count the items of the list link or URI template ``name``.
+
+        Sends ``counts-only=1``; the other values fill the template or become
+        the query, e.g. ``await root.get_count("users", include_inactive=True)``.
+        """
+        values["counts_only"] = True
+        if name in self.links:
+            res = await self.follow(name, **values)
+        else:
+            res = await self.get_template(name, **values)
+        if not isinstance(res, Count):
+            raise UnexpectedContentType(
+                f"expected a count for {name!r}, got {type(res).__name__}", http_status=200
+            )
+        return res.count
 
     async def get_session(self) -> Session:
         """The session resource: who is logged in."""
@@ -256,6 +275,72 @@ class APIToken(ItemResource, kw_only=True, dict=True):
         if not self.valid or self.expired:
             return False
         return self.expires is None or self.expires > datetime.now(UTC)
+
+    # -- export (rbtokens.tokens) --------------------------------------------
+
+    def to_dict(self, *, include_secret: bool = False) -> dict[str, Any]:
+        """Every field as JSON-ready builtins, plus ``username`` and ``usable``.
+
+        The secret is masked (``rbp_****``) unless ``include_secret`` is set.
+        :meth:`from_dict` reads the result back.
+        """
+        data: dict[str, Any] = {"username": self.username}
+        data.update(msgspec.to_builtins(self))
+        links = data.pop("links")
+        if not include_secret:
+            data["token"] = mask_secret(self.token)
+        data["usable"] = self.usable
+        data["links"] = links
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> APIToken:
+        """Rebuild a token from :meth:`to_dict` output (or a server payload).
+
+        A masked secret stays masked: only an exported secret can be read back.
+        """
+        fields = {k: v for k, v in data.items() if k not in ("username", "usable")}
+        try:
+            token = msgspec.convert(fields, cls)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"not an API token: {exc}") from None
+        owner = data.get("username")
+        if owner is not None and owner != token.username:
+            token.__dict__["_rb_owner"] = str(owner)
+        return token
+
+    def to_json(self, *, include_secret: bool = False, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(include_secret=include_secret), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> APIToken:
+        """Read :meth:`to_json` output back."""
+        return cls.from_dict(json.loads(text))
+
+    def to_yaml(self, *, include_secret: bool = False) -> str:
+        """:meth:`to_dict` as YAML (needs PyYAML: ``pip install 'rbtokens[cli]'``)."""
+        yaml = _require_yaml()
+        text: str = yaml.safe_dump(
+            self.to_dict(include_secret=include_secret), sort_keys=False, allow_unicode=True
+        )
+        return text
+
+    @classmethod
+    def from_yaml(cls, text: str | bytes) -> APIToken:
+        """Read :meth:`to_yaml` output back (needs PyYAML)."""
+        return cls.from_dict(_require_yaml().safe_load(text))
+
+
+def _require_yaml() -> Any:
+    try:
+        # An optional dependency (the ``cli`` extra), imported on first use.
+        yaml = importlib.import_module("yaml")
+    except ImportError as exc:
+        raise ImportError(
+            "YAML export needs PyYAML, an optional dependency: pip install 'rbtokens[cli]'"
+        ) from exc
+    return yaml
 
 
 class GenericItem(ItemResource, kw_only=True, dict=True):

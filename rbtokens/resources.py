@@ -67,7 +67,7 @@ class _Navigable:
 
     def _bind(self, client: Requester | weakref.ReferenceType[Any]) -> None:
         ref = client if isinstance(client, weakref.ReferenceType) else weakref.ref(client)
-        object.__setattr__(self, "_rb_client", ref)
+        self._rb_client = ref
 
     @property
     def client(self) -> Requester:

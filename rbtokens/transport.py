@@ -8,6 +8,7 @@ test their own code without a network, as httpx does.
 from __future__ import annotations
 
 import inspect
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+log = logging.getLogger("rbtokens.transport")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,13 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
 
+    def __repr__(self) -> str:
+        size = "None" if self.body is None else f"<{len(self.body)} bytes>"
+        return (
+            f"Request(method={self.method!r}, url={str(self.url)!r}, "
+            f"headers={_masked_headers(self.headers)!r}, body={size})"
+        )
+
 
 @dataclass(slots=True)
 class Response:
@@ -59,6 +68,21 @@ class Response:
     body: bytes = b""
     cookies: dict[str, str] = field(default_factory=dict)
     url: URL | None = None
+
+    def __repr__(self) -> str:
+        # Bodies may hold token secrets and cookies are sessions: never shown.
+        cookies = dict.fromkeys(self.cookies, "***")
+        return (
+            f"Response(status={self.status}, headers={_masked_headers(self.headers)!r}, "
+            f"body=<{len(self.body)} bytes>, cookies={cookies!r}, url={str(self.url)!r})"
+        )
+
+
+_SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+
+
+def _masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: "***" if k.lower() in _SECRET_HEADERS else v for k, v in headers.items()}
 
 
 class Transport(Protocol):
@@ -148,16 +172,13 @@ class AiohttpTransport:
                 timeout=timeout,
                 ssl=self._ssl,
             ) as resp:
-                body = await resp.content.read(self._max_body + 1)
-                if len(body) > self._max_body:
-                    raise ResponseTooLarge(
-                        f"response body exceeds {self._max_body} bytes", method=method, url=url
-                    )
+                body = await _read_capped(resp, self._max_body, method=method, url=url)
                 headers = {k.lower(): v for k, v in resp.headers.items()}
                 cookies = parse_set_cookies(resp.headers.getall("Set-Cookie", []))
                 return Response(resp.status, headers, body, cookies, resp.url)
         except aiohttp.ClientResponseError as exc:
             if _is_delete_204_quirk(exc, method):
+                log.debug("DELETE %s: 204 with a body (Review Board 8.1); deleted", url)
                 return Response(204, {}, b"", {}, request.url)
             raise ConnectError(f"bad response: {exc.message}", method=method, url=url) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -166,6 +187,14 @@ class AiohttpTransport:
             raise ConnectError(f"truncated body: {exc}", method=method, url=url) from exc
         except aiohttp.InvalidURL as exc:
             raise TransportError(f"invalid URL: {exc}", method=method, url=url) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            # Not a ConnectError: retrying cannot fix an untrusted certificate.
+            raise TransportError(
+                f"TLS certificate verification failed ({exc.certificate_error}); "
+                "pass verify='/path/to/ca-bundle.pem' to trust a private CA",
+                method=method,
+                url=url,
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ConnectError(f"{type(exc).__name__}: {exc}", method=method, url=url) from exc
 
@@ -174,6 +203,22 @@ class AiohttpTransport:
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int, *, method: str, url: str) -> bytes:
+    # ``StreamReader.read(n)`` returns only what is buffered, not n bytes:
+    # read to EOF, chunk by chunk, and stop as soon as the cap is passed.
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        raise ResponseTooLarge(f"response body exceeds {limit} bytes", method=method, url=url)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(f"response body exceeds {limit} bytes", method=method, url=url)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _ssl_arg(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
