@@ -21,7 +21,9 @@ async def main() -> None:
         password=os.environ["RBTOKENS_PASSWORD"],
     ) as client:
         root = await client.get_root()
-        print(f"{root.product.name} {root.product.version}, {len(root.uri_templates)} URI templates")
+        print(
+            f"{root.product.name} {root.product.version}, {len(root.uri_templates)} URI templates"
+        )
         session = await root.get_session()
         print(f"logged in as {session.username}")
 

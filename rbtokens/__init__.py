@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from .audit import (
+    AuditStream,
+    Failure,
+    Finding,
+    Report,
+    RevokeResult,
+    Rules,
+    Severity,
+    Summary,
+    TokenRecord,
+    audit,
+    audit_stream,
+    is_unrestricted,
+    revoke_findings,
+)
 from .client import ClientStats, RBClient, RBTokensWarning, RetryPolicy
 from .errors import (
     APIError,
@@ -36,15 +51,30 @@ from .errors import (
     UnexpectedContentType,
 )
 from .models import APIToken, GenericItem, Product, Root, ServerInfo, Session, SiteInfo, User
+from .policy import (
+    FULL_ACCESS,
+    POLICY_IDS,
+    READ_ONLY,
+    Policy,
+    is_allowed,
+    policy_warnings,
+    validate_policy,
+)
 from .resources import Count, ItemResource, Link, ListResource
+from .tokens import UNSET, Pager, Rotation, Tokens
 from .transport import AiohttpTransport, MockTransport, Request, Response, Timeouts, Transport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FULL_ACCESS",
+    "POLICY_IDS",
+    "READ_ONLY",
+    "UNSET",
     "APIError",
     "APIToken",
     "AiohttpTransport",
+    "AuditStream",
     "AuthenticationError",
     "BadRequestError",
     "ClientStateError",
@@ -53,6 +83,8 @@ __all__ = [
     "Count",
     "DecodeError",
     "DoesNotExistError",
+    "Failure",
+    "Finding",
     "ForeignOriginError",
     "GenericItem",
     "HTTPStatusError",
@@ -66,33 +98,50 @@ __all__ = [
     "MockTransport",
     "NavigationError",
     "NotLoggedInError",
+    "Pager",
     "PasswordLoginRequiredError",
     "PermissionDeniedError",
+    "Policy",
     "PolicyError",
     "Product",
     "RBClient",
     "RBTokensError",
     "RBTokensWarning",
     "RateLimitedError",
+    "Report",
     "Request",
     "RequestTimeout",
     "Response",
     "ResponseError",
     "ResponseTooLarge",
     "RetryPolicy",
+    "RevokeResult",
     "Root",
+    "Rotation",
     "RotationError",
+    "Rules",
     "ServerBugError",
     "ServerInfo",
     "Session",
+    "Severity",
     "SiteInfo",
+    "Summary",
     "Timeouts",
     "TokenGenerationError",
     "TokenNotFoundError",
+    "TokenRecord",
+    "Tokens",
     "TokensError",
     "Transport",
     "TransportError",
     "UnexpectedContentType",
     "User",
     "__version__",
+    "audit",
+    "audit_stream",
+    "is_allowed",
+    "is_unrestricted",
+    "policy_warnings",
+    "revoke_findings",
+    "validate_policy",
 ]

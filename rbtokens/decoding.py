@@ -163,10 +163,20 @@ def mime_name(content_type: str | None) -> str | None:
     """``application/vnd.reviewboard.org.<name>+json`` → ``<name>``, else None."""
     if not content_type:
         return None
+    try:  # a server sends a handful of distinct types: parse each once
+        return _MIME_NAMES[content_type]
+    except KeyError:
+        pass
+    name = None
     base = content_type.split(";", 1)[0].strip().lower()
     if base.startswith(MIME_PREFIX) and base.endswith("+json"):
-        return base[len(MIME_PREFIX) : -len("+json")]
-    return None
+        name = base[len(MIME_PREFIX) : -len("+json")]
+    if len(_MIME_NAMES) < 256:
+        _MIME_NAMES[content_type] = name
+    return name
+
+
+_MIME_NAMES: dict[str, str | None] = {}
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -227,7 +237,8 @@ def decode_response(
         if spec is not None:
             return spec.decode(body)
         return _decode_generic(body, item_mime=_header(headers, "item-content-type"))
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
+        # RecursionError: msgspec's answer to absurdly deep nesting.
         raise _decode_error(exc, status, content_type, body, url) from exc
 
 
@@ -255,7 +266,7 @@ def _decode_error(
 def _stat_of(body: bytes) -> str | None:
     try:
         return msgspec.json.decode(body, type=_Stat).stat
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 
@@ -267,7 +278,8 @@ def error_from_response(
     if _is_json(content_type):
         try:
             env = _error_decoder.decode(body)
-        except msgspec.DecodeError:
+            rsp = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
             pass
         else:
             fields = {k: [v] if isinstance(v, str) else list(v) for k, v in env.fields.items()}
@@ -278,7 +290,7 @@ def error_from_response(
                 message=env.err.msg,
                 error_type=env.err.type,
                 fields=fields,
-                rsp=msgspec.json.decode(body),
+                rsp=rsp,
                 url=url,
             )
             if isinstance(err, RateLimitedError):
@@ -320,11 +332,14 @@ def _decode_generic(body: bytes, *, item_mime: str | None) -> Any:
             item_spec.type if isinstance(item_spec, ItemSpec) else GenericItem
         )
         items = [_item_from(obj, item_type) for obj in data[keys[0]]]
+        total = data.get("total_results")
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
+            raise msgspec.ValidationError("total_results must be an integer")
         return ListResource(
             items=items,
             item_type=item_type,
             links=msgspec.convert(data.get("links", {}), _links_type),
-            total_results=data.get("total_results"),
+            total_results=total,
             mimetype=mime_name(item_mime) or "",
         )
     if len(keys) == 1 and isinstance(data[keys[0]], dict) and "links" not in data:

@@ -16,7 +16,7 @@ import msgspec
 from yarl import URL
 
 from .encoding import encode_query, expand_template
-from .errors import NavigationError, UnexpectedContentType
+from .errors import NavigationError, UnexpectedContentType, redact
 from .resources import Count, ItemResource, ListResource
 
 __all__ = [
@@ -239,6 +239,14 @@ class APIToken(ItemResource, kw_only=True, dict=True):
     deprecated: bool = False
     extra_data: dict[str, Any] = msgspec.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Review Board sends offsets, but a naive timestamp (a server without
+        # USE_TZ, a proxy) would make every comparison with now() a TypeError.
+        for name in ("expires", "invalid_date", "last_used", "last_updated", "time_added"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                setattr(self, name, value.replace(tzinfo=UTC))
+
     def __repr__(self) -> str:
         return (
             f"APIToken(id={self.id}, username={self.username!r}, note={self.note!r}, "
@@ -263,8 +271,8 @@ class APIToken(ItemResource, kw_only=True, dict=True):
         link = self.links.get("self")
         if link is None:
             return None
-        parts = URL(link.href).parts
-        try:
+        try:  # a malformed href (a ValueError from yarl) means no owner
+            parts = URL(link.href).parts
             return parts[parts.index("api-tokens") - 1]
         except (ValueError, IndexError):
             return None
@@ -356,3 +364,10 @@ class GenericItem(ItemResource, kw_only=True, dict=True):
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]
+
+    def __repr__(self) -> str:
+        # An unknown type may still carry a token (e.g. behind a proxy that
+        # rewrites the mime type to application/json): mask anything secret.
+        return redact(super().__repr__())
+
+    __str__ = __repr__

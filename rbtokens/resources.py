@@ -67,7 +67,8 @@ class _Navigable:
 
     def _bind(self, client: Requester | weakref.ReferenceType[Any]) -> None:
         ref = client if isinstance(client, weakref.ReferenceType) else weakref.ref(client)
-        self._rb_client = ref
+        # Items keep it in their __dict__ (dict=True), lists in a slot.
+        self._rb_client = ref  # type: ignore[misc]
 
     @property
     def client(self) -> Requester:
@@ -158,6 +159,13 @@ class Count(msgspec.Struct, kw_only=True):
 T = TypeVar("T", bound=ItemResource)
 
 
+def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _expect(res: Any, cls: type[T]) -> T:
     if not isinstance(res, cls):
         raise UnexpectedContentType(
@@ -244,8 +252,11 @@ class ListResource(_Navigable, Generic[T]):
 
     async def get_item(self, pk: int | str, **query: Any) -> T:
         """Fetch one item of this list by its id (RBTools' ``get_item``)."""
-        base = URL(self.href).with_query(None)
-        url = base.join(URL(quote(str(pk), safe="") + "/"))
+        try:
+            base = URL(self.href).with_query(None)
+            url = base.join(URL(quote(str(pk), safe="") + "/"))
+        except ValueError as exc:
+            raise NavigationError(f"cannot build an item URL from {self.href!r}: {exc}") from None
         res = await self.client.request("GET", url, query=encode_query(query))
         return _expect(res, self.item_type)
 
@@ -285,8 +296,8 @@ class ListResource(_Navigable, Generic[T]):
         nxt = self.links.get("next")
         if nxt is None or self.total_results is None:
             return []
-        query = URL(nxt.href).query
-        try:
+        try:  # a malformed href (ValueError) leaves the serial walk to report it
+            query = URL(nxt.href).query
             start = int(query.get("start", "0"))
             size = int(query.get("max-results", str(len(self.items))))
         except ValueError:
@@ -303,9 +314,13 @@ class ListResource(_Navigable, Generic[T]):
             batch = offsets[i : i + concurrency]
             results: list[ListResource[T] | None] = [None] * len(batch)
 
-            async with anyio.create_task_group() as tg:
-                for slot, (start, size) in enumerate(batch):
-                    tg.start_soon(self._fetch_into, results, slot, template, start, size)
+            try:
+                async with anyio.create_task_group() as tg:
+                    for slot, (start, size) in enumerate(batch):
+                        tg.start_soon(self._fetch_into, results, slot, template, start, size)
+            except ExceptionGroup as group:
+                # Callers catch RBTokensError, not a group: raise the first failure.
+                raise _first_leaf(group) from None
             for res in results:
                 if res is not None:
                     yield res

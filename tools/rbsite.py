@@ -20,9 +20,38 @@ Layout of a work directory::
     WORKDIR/site/            the Review Board site (rb-site install)
     WORKDIR/site/data/reviewboard.db
     WORKDIR/cache/           Django file cache (shared by server and manage())
-    WORKDIR/manifest.json    what the seed created (see seed_manifest())
-    WORKDIR/logs/            install.log, seed.log, server.log
+    WORKDIR/manifest.json    what the seed created (below)
+    WORKDIR/logs/            install.log, seed.log (stderr), server.log
+    WORKDIR/site/logs/reviewboard.log   Review Board's own (DEBUG) log
+
+Manifest (JSON; ``Site.manifest``)::
+
+    schema             1
+    seed               "test" | "demo"
+    seeded_at          ISO 8601 time all relative timestamps were computed from
+    review_board_version
+    admin              {username, password}
+    thresholds         {expiring_soon_days: 14, never_used_days: 30,
+                        stale_days: 90, max_tokens: 10}
+    rules              every audit rule name the seed exercises
+    user_level_rules   rules found only in users' expect_rules (too-many-tokens)
+    rule_examples      {rule: username of the user with exactly that one rule}
+    clean_example      username of the user with one clean token
+    users[]            {username, password, email, is_active, is_superuser,
+                        token_ids, expect_rules}       (admin included)
+    tokens[]           {id, username, note, token (the secret), kind,
+                        token_generator_id, policy, expires, time_added,
+                        last_used, valid, invalid_reason, expect_rules}
+    other_users[]      users the seed did not create (Power Pack's
+                        "powerpack-docconverter"): {username, is_active,
+                        is_superuser, token_count}
+
+Seeded passwords are ``<username>-pw``; the admin's is random per site.
 """
+
+# Django, Review Board and fcntl are imported inside the functions that run in
+# the Review Board venv, never at module level:
+# ruff: noqa: PLC0415
 
 from __future__ import annotations
 
@@ -56,7 +85,7 @@ START_TIMEOUT = 120.0
 THIS_FILE = Path(__file__).resolve()
 
 #: Appended to the site's conf/settings_local.py after ``rb-site install``.
-SETTINGS_OVERRIDES = '''
+SETTINGS_OVERRIDES = """
 
 # ---------------------------------------------------------------------------
 # Added by rbtokens tools/rbsite.py for the test/demo site.
@@ -83,7 +112,7 @@ LOGIN_LIMIT_RATE = "5/m"
 # Never talk to an SMTP server on this machine (token create/update/delete
 # signals send e-mail).
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-'''
+"""
 
 
 class SiteError(RuntimeError):
@@ -124,6 +153,8 @@ def _venv_is_complete(venv: Path) -> bool:
     marker = venv / VENV_MARKER
     if not marker.is_file() or not _venv_python(venv).exists():
         return False
+    if not (venv / "bin" / "rb-site").exists():
+        return False
     try:
         info = json.loads(marker.read_text())
     except (OSError, ValueError):
@@ -133,7 +164,11 @@ def _venv_is_complete(venv: Path) -> bool:
 
 def _installed_rb_version(venv: Path) -> str | None:
     proc = subprocess.run(
-        [str(_venv_python(venv)), "-c", "import reviewboard; print(reviewboard.get_version_string())"],
+        [
+            str(_venv_python(venv)),
+            "-c",
+            "import reviewboard; print(reviewboard.get_version_string())",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -172,15 +207,23 @@ def ensure_venv(path: Path | None = None) -> Path:
             _log(f"installing {RB_REQUIREMENT} into {venv} (takes about half a minute)")
             proc = subprocess.run(
                 [
-                    str(_venv_python(venv)), "-m", "pip", "install",
-                    "--disable-pip-version-check", "--progress-bar", "off",
+                    str(_venv_python(venv)),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--quiet",
+                    "--progress-bar",
+                    "off",
                     RB_REQUIREMENT,
                 ],
                 stdout=sys.stderr,
                 check=False,
             )
             if proc.returncode != 0:
-                raise SiteError(f"pip install {RB_REQUIREMENT} into {venv} failed ({proc.returncode})")
+                raise SiteError(
+                    f"pip install {RB_REQUIREMENT} into {venv} failed ({proc.returncode})"
+                )
             version = _installed_rb_version(venv)
             if version != RB_VERSION:
                 raise SiteError(f"{venv}: expected Review Board {RB_VERSION}, found {version!r}")
@@ -207,34 +250,49 @@ def build_site(workdir: Path, venv: Path, *, admin_password: str) -> Path:
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        str(venv / "bin" / "rb-site"), "install",
+        str(venv / "bin" / "rb-site"),
+        "install",
         "--noinput",
         "--no-color",
         "--opt-out-support-data",
-        "--company", "rbtokens test site",
-        "--domain-name", "127.0.0.1",
-        "--allowed-host", "localhost",
-        "--site-root", "/",
-        "--db-type", "sqlite3",
+        "--company",
+        "rbtokens test site",
+        "--domain-name",
+        "127.0.0.1",
+        "--allowed-host",
+        "localhost",
+        "--site-root",
+        "/",
+        "--db-type",
+        "sqlite3",
         # Without --db-name a --noinput install puts the sqlite file, named
         # "reviewboard", in the current directory.
-        "--db-name", str(site_dir / "data" / "reviewboard.db"),
+        "--db-name",
+        str(site_dir / "data" / "reviewboard.db"),
         # rb-site offers memcached or file only. A file cache is shared by the
         # server and manage() processes, which keeps siteconfig and session
         # caches coherent across them (locmem would not be).
-        "--cache-type", "file",
-        "--cache-info", str(workdir / "cache"),
-        "--admin-user", ADMIN_USERNAME,
-        "--admin-password", admin_password,
-        "--admin-email", ADMIN_EMAIL,
-        "--sitelist", str(workdir / "sitelist"),
+        "--cache-type",
+        "file",
+        "--cache-info",
+        str(workdir / "cache"),
+        "--admin-user",
+        ADMIN_USERNAME,
+        "--admin-password",
+        admin_password,
+        "--admin-email",
+        ADMIN_EMAIL,
+        "--sitelist",
+        str(workdir / "sitelist"),
         str(site_dir),
     ]
     log_path = logs / "install.log"
     with open(log_path, "w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, check=False)
     if proc.returncode != 0 or not (site_dir / "conf" / "settings_local.py").exists():
-        raise SiteError(f"rb-site install failed ({proc.returncode}); see {log_path}:\n{_tail(log_path)}")
+        raise SiteError(
+            f"rb-site install failed ({proc.returncode}); see {log_path}:\n{_tail(log_path)}"
+        )
     with open(site_dir / "conf" / "settings_local.py", "a") as fp:
         fp.write(SETTINGS_OVERRIDES)
     return site_dir
@@ -258,12 +316,25 @@ def _run_in_venv(
     if log_path is not None:
         with open(log_path, "a") as log:
             return subprocess.run(
-                cmd, input=stdin, stdout=subprocess.PIPE, stderr=log, text=True,
-                env=env, cwd=site_dir, timeout=timeout, check=False,
+                cmd,
+                input=stdin,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=env,
+                cwd=site_dir,
+                timeout=timeout,
+                check=False,
             )
     return subprocess.run(
-        cmd, input=stdin, capture_output=True, text=True,
-        env=env, cwd=site_dir, timeout=timeout, check=False,
+        cmd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=site_dir,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -279,10 +350,15 @@ def seed_site(
     """Seed the site in one Django process and return the manifest."""
     log_path = manifest_path.parent / "logs" / "seed.log"
     proc = _run_in_venv(
-        venv, site_dir, "_seed",
-        "--seed", seed,
-        "--users", str(users),
-        "--manifest", str(manifest_path),
+        venv,
+        site_dir,
+        "_seed",
+        "--seed",
+        seed,
+        "--users",
+        str(users),
+        "--manifest",
+        str(manifest_path),
         stdin=admin_password + "\n",
         log_path=log_path,
     )
@@ -310,6 +386,10 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
+#: Loopback requests must never go through an http_proxy from the environment.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
@@ -320,7 +400,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout
                 f"log {log_path}:\n{_tail(log_path)}"
             )
         try:
-            with urllib.request.urlopen(url + "api/", timeout=10) as rsp:
+            with _NO_PROXY.open(url + "api/", timeout=10) as rsp:
                 if rsp.status == 200:
                     return
                 last_error = f"HTTP {rsp.status}"
@@ -362,10 +442,15 @@ def start_server(
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 [
-                    str(_venv_python(venv)), str(THIS_FILE), "_serve",
-                    "--site", str(site_dir),
-                    "--fd", str(sock.fileno()),
-                    "--alive-fd", str(alive_r),
+                    str(_venv_python(venv)),
+                    str(THIS_FILE),
+                    "_serve",
+                    "--site",
+                    str(site_dir),
+                    "--fd",
+                    str(sock.fileno()),
+                    "--alive-fd",
+                    str(alive_r),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -461,8 +546,9 @@ def running_site(
 ) -> Iterator[Site]:
     """Build, seed and serve a fresh site; stop it on exit.
 
-    ``workdir`` must be empty or absent; a temporary directory (removed
-    afterwards) is used when it is None.
+    ``workdir`` must be empty or absent; a temporary directory is used when
+    it is None (removed afterwards unless the site failed to come up or
+    ``$RBTOKENS_KEEP_SITE`` is set).
     """
     if seed not in ("test", "demo"):
         raise ValueError(f"unknown seed {seed!r} (expected 'test' or 'demo')")
@@ -472,7 +558,10 @@ def running_site(
     timings["venv"] = time.monotonic() - t0
 
     owned_tmp = workdir is None
-    work = Path(tempfile.mkdtemp(prefix="rbtokens-site-")) if workdir is None else Path(workdir).absolute()
+    if workdir is None:
+        work = Path(tempfile.mkdtemp(prefix="rbtokens-site-"))
+    else:
+        work = Path(workdir).absolute()
     work.mkdir(parents=True, exist_ok=True)
     (work / "logs").mkdir(exist_ok=True)
     admin_password = "admin-" + secrets.token_hex(6)
@@ -486,8 +575,12 @@ def running_site(
         t = time.monotonic()
         manifest_path = work / "manifest.json"
         manifest = seed_site(
-            site_dir, venv, seed=seed, users=users,
-            admin_password=admin_password, manifest_path=manifest_path,
+            site_dir,
+            venv,
+            seed=seed,
+            users=users,
+            admin_password=admin_password,
+            manifest_path=manifest_path,
         )
         timings["seed"] = time.monotonic() - t
 
@@ -513,6 +606,12 @@ def running_site(
             timings=timings,
             _process=proc,
         )
+    except BaseException:
+        if owned_tmp and site is None:
+            _log(f"keeping {work} for inspection (the site did not come up)")
+            owned_tmp = False
+        raise
+    else:
         yield site
     finally:
         if site is not None:
@@ -538,9 +637,15 @@ def _interrupt_on_signals() -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     _interrupt_on_signals()
-    users = args.users if args.users is not None else (DEFAULT_DEMO_USERS if args.seed == "demo" else 0)
+    users = args.users
+    if users is None:
+        users = DEFAULT_DEMO_USERS if args.seed == "demo" else 0
     with running_site(
-        workdir=args.workdir, seed=args.seed, users=users, venv=args.venv, port=args.port,
+        workdir=args.workdir,
+        seed=args.seed,
+        users=users,
+        venv=args.venv,
+        port=args.port,
     ) as site:
         print(f"Review Board {RB_VERSION} is serving at {site.url}", flush=True)
         print(f"  admin username: {site.admin_username}", flush=True)
@@ -566,13 +671,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         extra = extra[1:]
     with running_site(workdir=args.workdir, seed="demo", users=args.users, venv=args.venv) as site:
         cmd = [
-            sys.executable, "-m", "rbtokens", "audit",
-            "--server", site.url,
-            "--username", site.admin_username,
-            "--password", site.admin_password,
+            sys.executable,
+            "-m",
+            "rbtokens",
+            "audit",
+            "--server",
+            site.url,
+            "--username",
+            site.admin_username,
+            "--password",
+            site.admin_password,
             *extra,
         ]
-        shown = [("***" if i and cmd[i - 1] == "--password" else part) for i, part in enumerate(cmd)]
+        shown = ["***" if i and cmd[i - 1] == "--password" else part for i, part in enumerate(cmd)]
         _log("running: " + " ".join(shown))
         try:
             return subprocess.run(cmd, check=False).returncode
@@ -585,19 +696,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--workdir", type=Path, default=None, help="empty directory to build in (default: temporary)")
-        p.add_argument("--venv", type=Path, default=None, help="Review Board venv (default: $RBTOKENS_RB_VENV or cache)")
+        p.add_argument(
+            "--workdir",
+            type=Path,
+            default=None,
+            help="empty directory to build in (default: a temporary one, removed afterwards)",
+        )
+        p.add_argument(
+            "--venv",
+            type=Path,
+            default=None,
+            help="Review Board venv (default: $RBTOKENS_RB_VENV or ~/.cache/rbtokens/...)",
+        )
 
     p_serve = sub.add_parser("serve", help="build, seed and serve a site until Ctrl-C")
     p_serve.add_argument("--seed", choices=("test", "demo"), default="test")
-    p_serve.add_argument("--users", type=int, default=None, help="bulk users (default: 0 for test, 300 for demo)")
-    p_serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p_serve.add_argument(
+        "--users", type=int, default=None, help="bulk users (default: 0 for test, 300 for demo)"
+    )
+    p_serve.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)"
+    )
     common(p_serve)
 
     p_demo = sub.add_parser("demo", help="build a demo site, run 'rbtokens audit' against it, stop")
     p_demo.add_argument("--users", type=int, default=DEFAULT_DEMO_USERS)
     common(p_demo)
-    p_demo.add_argument("extra", nargs=argparse.REMAINDER, help="-- then extra 'rbtokens audit' arguments")
+    p_demo.add_argument(
+        "extra", nargs=argparse.REMAINDER, help="-- then extra 'rbtokens audit' arguments"
+    )
 
     p_venv = sub.add_parser("venv", help="create the Review Board venv and print its path")
     p_venv.add_argument("--venv", type=Path, default=None)
@@ -665,7 +792,6 @@ def _exec_code(site_dir: Path, code: str) -> int:
 
     from django.contrib.auth.models import User
     from django.utils import timezone
-
     from reviewboard.webapi.models import WebAPIToken
 
     namespace: dict[str, Any] = {
@@ -698,13 +824,13 @@ def _serve(site_dir: Path, fd: int, alive_fd: int | None) -> int:
     )
 
     # reviewboard/manage.py does this for runserver.
-    simple_server.ServerHandler.http_version = "1.1"  # type: ignore[attr-defined]
+    simple_server.ServerHandler.http_version = "1.1"
 
     inherited = socket.socket(fileno=fd)
 
     class InheritedSocketServer(ThreadedWSGIServer):  # type: ignore[misc]
         def server_bind(self) -> None:
-            self.socket.close()
+            self.server_close()  # the socket socketserver made; ours is inherited
             self.socket = inherited
             self.server_address = inherited.getsockname()
             self.server_name = "127.0.0.1"
@@ -712,9 +838,10 @@ def _serve(site_dir: Path, fd: int, alive_fd: int | None) -> int:
             self.setup_environ()
 
         def server_activate(self) -> None:
-            self.socket.listen(128)
+            inherited.listen(128)
 
     if alive_fd is not None:
+
         def watch_parent() -> None:
             while os.read(alive_fd, 1):
                 pass
@@ -726,7 +853,10 @@ def _serve(site_dir: Path, fd: int, alive_fd: int | None) -> int:
     application = get_internal_wsgi_application()
     httpd = InheritedSocketServer(("127.0.0.1", 0), WSGIRequestHandler, ipv6=False)
     httpd.set_app(application)
-    print(f"serving {site_dir} on http://127.0.0.1:{httpd.server_port}/ (pid {os.getpid()})", flush=True)
+    print(
+        f"serving {site_dir} on http://127.0.0.1:{httpd.server_port}/ (pid {os.getpid()})",
+        flush=True,
+    )
     httpd.serve_forever()
     return 0
 
@@ -737,10 +867,10 @@ def _serve(site_dir: Path, fd: int, alive_fd: int | None) -> int:
 
 #: Audit thresholds the seed is designed around (rbtokens' defaults).
 THRESHOLDS: dict[str, int] = {
-    "expiring_soon_days": 14,   # expiring-soon: expires within this many days
-    "never_used_days": 30,      # never-used: added longer ago than this, never used
-    "stale_days": 90,           # stale: last used longer ago than this
-    "max_tokens": 10,           # too-many-tokens: a user has more than this
+    "expiring_soon_days": 14,  # expiring-soon: expires within this many days
+    "never_used_days": 30,  # never-used: added longer ago than this, never used
+    "stale_days": 90,  # stale: last used longer ago than this
+    "max_tokens": 10,  # too-many-tokens: a user has more than this
 }
 
 READ_ONLY_POLICY: dict[str, Any] = {"resources": {"*": {"allow": ["GET"], "block": ["*"]}}}
@@ -753,7 +883,7 @@ CLEAN_TOKEN: dict[str, Any] = {
     "last_used_days_ago": 1,
     "policy": READ_ONLY_POLICY,
     "generator": "vendor_checksum",
-    "invalid_reason": None,          # a string => invalidated server-side
+    "invalid_reason": None,  # a string => invalidated server-side
     "invalid_days_ago": None,
 }
 
@@ -761,24 +891,33 @@ CLEAN_TOKEN: dict[str, Any] = {
 #: exactly one rule. Some timestamps move along only to keep the data
 #: physically possible (a token cannot be used after it expired or before it
 #: was added); those moves trigger no rule on their own.
+# fmt: off
 TOKEN_KINDS: dict[str, dict[str, Any]] = {
-    # kind            rule triggered                 deviation from CLEAN_TOKEN
+    # kind          rule triggered                 deviation from CLEAN_TOKEN
     "clean":        {"rule": None},
-    "expired":      {"rule": "expired",              "expires_in_days": -3, "last_used_days_ago": 5},
-    "expiring":     {"rule": "expiring-soon",        "expires_in_days": 3},
-    "neverused":    {"rule": "never-used",           "added_days_ago": 120, "last_used_days_ago": None},
-    "stale":        {"rule": "stale",                "last_used_days_ago": 200, "added_days_ago": 250},
-    "noexpiry":     {"rule": "no-expiry",            "expires_in_days": None},
-    "unrestricted": {"rule": "unrestricted-policy",  "policy": {}},
+    "expired":      {"rule": "expired",            "expires_in_days": -3,
+                     "last_used_days_ago": 5},
+    "expiring":     {"rule": "expiring-soon",      "expires_in_days": 3},
+    "neverused":    {"rule": "never-used",         "added_days_ago": 120,
+                     "last_used_days_ago": None},
+    "stale":        {"rule": "stale",              "last_used_days_ago": 200,
+                     "added_days_ago": 250},
+    "noexpiry":     {"rule": "no-expiry",          "expires_in_days": None},
+    "unrestricted": {"rule": "unrestricted-policy", "policy": {}},
     "legacy":       {"rule": "deprecated-generator", "generator": "legacy_sha1"},
-    "invalid":      {"rule": "invalid",              "invalid_reason": "leaked", "invalid_days_ago": 0.5},
+    "invalid":      {"rule": "invalid",            "invalid_reason": "leaked",
+                     "invalid_days_ago": 0.5},
+}
+# fmt: on
+
+#: Per-owner rules, not caused by any one token's fields.
+OWNER_RULES: dict[str, str] = {
+    "inactive-owner": "a usable (valid, unexpired) token whose owner is inactive",
+    "too-many-tokens": 'the owner has more than THRESHOLDS["max_tokens"] tokens',
 }
 
-#: Per-owner rules (not caused by any one token's fields).
-#: inactive-owner: a usable (valid, unexpired) token whose owner is inactive.
-#: too-many-tokens: the owner has more than THRESHOLDS["max_tokens"] tokens.
-
 #: One user per rule: (username, is_active, token kinds, rules the user must get).
+# fmt: off
 AUDIT_FIXTURES: list[tuple[str, bool, list[str], list[str]]] = [
     ("audit_expired",      True,  ["expired"],      ["expired"]),
     ("audit_expiring",     True,  ["expiring"],     ["expiring-soon"]),
@@ -792,12 +931,13 @@ AUDIT_FIXTURES: list[tuple[str, bool, list[str], list[str]]] = [
     ("audit_many",         True,  ["clean"] * 11,   ["too-many-tokens"]),
     ("audit_clean",        True,  ["clean"],        []),
 ]
+# fmt: on
 
 #: Password users of the "test" seed without tokens: (username, is_active).
 TEST_USERS: list[tuple[str, bool]] = [
-    ("alice", True),   # token management tests create their own tokens
+    ("alice", True),  # token management tests create their own tokens
     ("bob", True),
-    ("carol", True),   # non-admin used for 403 tests
+    ("carol", True),  # non-admin used for 403 tests
 ]
 
 #: 30 token-less users so that user listings span several pages; every
@@ -810,8 +950,15 @@ BULK_INACTIVE_RATIO = 0.10
 BULK_TOKEN_COUNTS = [0, 1, 2, 3]
 BULK_TOKEN_COUNT_WEIGHTS = [3, 4, 2, 1]
 BULK_KIND_WEIGHTS: dict[str, int] = {
-    "clean": 40, "expired": 8, "expiring": 6, "neverused": 8, "stale": 8,
-    "noexpiry": 10, "unrestricted": 8, "legacy": 4, "invalid": 4,
+    "clean": 40,
+    "expired": 8,
+    "expiring": 6,
+    "neverused": 8,
+    "stale": 8,
+    "noexpiry": 10,
+    "unrestricted": 8,
+    "legacy": 4,
+    "invalid": 4,
 }
 
 
@@ -842,7 +989,6 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
     from django.db import transaction
     from django.utils import timezone
     from djblets.siteconfig.models import SiteConfiguration
-
     from reviewboard.webapi.models import WebAPIToken
 
     if not settings.PASSWORD_HASHERS[0].endswith("MD5PasswordHasher"):
@@ -893,15 +1039,17 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
         )
         by_name = {u.username: u for u in User.objects.filter(username__in=[p[0] for p in plans])}
 
-        manifest_users.append({
-            "username": admin.username,
-            "password": admin_password,
-            "email": admin.email,
-            "is_active": True,
-            "is_superuser": True,
-            "token_ids": [],
-            "expect_rules": [],
-        })
+        manifest_users.append(
+            {
+                "username": admin.username,
+                "password": admin_password,
+                "email": admin.email,
+                "is_active": True,
+                "is_superuser": True,
+                "token_ids": [],
+                "expect_rules": [],
+            }
+        )
 
         # -- tokens -----------------------------------------------------------
         for name, active, user_kinds, declared in plans:
@@ -914,9 +1062,10 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                     None if spec["expires_in_days"] is None else now + spec["expires_in_days"] * day
                 )
                 generator = spec["generator"]
-                token_info: dict[str, Any] = (
-                    {"user": user, "attempt": 0} if generator == "legacy_sha1" else {"token_type": "rbp"}
-                )
+                token_info: dict[str, Any] = {"token_type": "rbp"}
+                if generator == "legacy_sha1":
+                    # What LegacySHA1TokenGenerator.create_token() needs.
+                    token_info = {"user": user, "attempt": 0}
                 note = f"{name} token {n} ({kind})"
                 # auto_generated=True only suppresses the "token created" e-mail.
                 token = WebAPIToken.objects.generate_token(
@@ -929,9 +1078,8 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                     auto_generated=True,
                 )
                 added = now - spec["added_days_ago"] * day
-                last_used = (
-                    None if spec["last_used_days_ago"] is None else now - spec["last_used_days_ago"] * day
-                )
+                used_ago = spec["last_used_days_ago"]
+                last_used = None if used_ago is None else now - used_ago * day
                 fields: dict[str, Any] = {
                     "time_added": added,
                     "last_updated": added,
@@ -947,35 +1095,41 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                 t_rules = token_rules(kind, owner_active=active)
                 rules.update(t_rules)
                 token_ids.append(token.pk)
-                manifest_tokens.append({
-                    "id": token.pk,
-                    "username": name,
-                    "note": note,
-                    "token": token.token,
-                    "kind": kind,
-                    "token_generator_id": generator,
-                    "policy": spec["policy"],
-                    "expires": expires.isoformat() if expires else None,
-                    "time_added": added.isoformat(),
-                    "last_used": last_used.isoformat() if last_used else None,
-                    "valid": spec["invalid_reason"] is None,
-                    "invalid_reason": spec["invalid_reason"] or "",
-                    "expect_rules": t_rules,
-                })
+                manifest_tokens.append(
+                    {
+                        "id": token.pk,
+                        "username": name,
+                        "note": note,
+                        "token": token.token,
+                        "kind": kind,
+                        "token_generator_id": generator,
+                        "policy": spec["policy"],
+                        "expires": expires.isoformat() if expires else None,
+                        "time_added": added.isoformat(),
+                        "last_used": last_used.isoformat() if last_used else None,
+                        "valid": spec["invalid_reason"] is None,
+                        "invalid_reason": spec["invalid_reason"] or "",
+                        "expect_rules": t_rules,
+                    }
+                )
             if len(user_kinds) > THRESHOLDS["max_tokens"]:
                 rules.add("too-many-tokens")
             expect = sorted(rules)
             if declared is not None and sorted(declared) != expect:
-                raise SystemExit(f"seed table inconsistent for {name}: declared {declared}, computed {expect}")
-            manifest_users.append({
-                "username": name,
-                "password": password_for(name),
-                "email": user.email,
-                "is_active": active,
-                "is_superuser": False,
-                "token_ids": token_ids,
-                "expect_rules": expect,
-            })
+                raise SystemExit(
+                    f"seed table inconsistent for {name}: declared {declared}, computed {expect}"
+                )
+            manifest_users.append(
+                {
+                    "username": name,
+                    "password": password_for(name),
+                    "email": user.email,
+                    "is_active": active,
+                    "is_superuser": False,
+                    "token_ids": token_ids,
+                    "expect_rules": expect,
+                }
+            )
 
         # -- other users (e.g. Power Pack's service user) -------------------
         seeded = {u["username"] for u in manifest_users}
@@ -990,9 +1144,7 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
         ]
 
     siteconfig = SiteConfiguration.objects.get_current()
-    all_rules = sorted(
-        {k["rule"] for k in TOKEN_KINDS.values() if k["rule"]} | {"inactive-owner", "too-many-tokens"}
-    )
+    all_rules = sorted({k["rule"] for k in TOKEN_KINDS.values() if k["rule"]} | set(OWNER_RULES))
     return {
         "schema": 1,
         "seed": seed,
@@ -1001,6 +1153,8 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
         "admin": {"username": ADMIN_USERNAME, "password": admin_password},
         "thresholds": THRESHOLDS,
         "rules": all_rules,
+        # Rules that only appear in users' expect_rules, never in a token's.
+        "user_level_rules": ["too-many-tokens"],
         "rule_examples": {rules[0]: name for name, _a, _k, rules in AUDIT_FIXTURES if rules},
         "clean_example": next(name for name, _a, _k, rules in AUDIT_FIXTURES if not rules),
         "users": manifest_users,

@@ -222,3 +222,21 @@ async def test_api_token_authentication(admin: RBClient, rb_site: Any) -> None:
         assert all("Authorization" not in r.headers for r in recorder.requests[1:])
     finally:
         await created.delete()
+
+
+async def test_deletes_never_poison_pooled_connections(admin: RBClient) -> None:
+    """A 204 with a body must not break the next request on the same connection."""
+    root = await admin.get_root()
+    tokens = await root.get_api_tokens(username="bob")
+    made = [await tokens.create(note=f"pool {i}", policy={}) for i in range(24)]
+
+    async def delete_then_read(token: APIToken) -> None:
+        await token.delete()
+        await root.get_api_tokens(username="bob", max_results=1)
+
+    await asyncio.gather(*(delete_then_read(t) for t in made[:12]))
+    for token in made[12:]:
+        await delete_then_read(token)
+    left = await root.get_api_tokens(username="bob")
+    assert left.total_results == 0
+    assert admin.stats.retries == 0  # no request met a connection with stray bytes

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""rbtokens against RBTools 7.0 and a bare aiohttp + msgspec floor, in one run.
+
+    python benchmarks/run.py [--users 1000,2000] [--quick] [--repeat 3]
+
+For each users count, the stand-in (``tools/standin.py``, its own process,
+20 ms added to every response, users with 0 to 3 tokens of mixed kinds)
+serves the same audit to:
+
+* ``rbtokens audit -o json --concurrency 32`` (the CLI, a whole process);
+* ``benchmarks/floor_audit.py`` (bare aiohttp + msgspec, concurrency 32);
+* ``benchmarks/rbtools_audit.py --threads 32`` (RBTools, a 32-thread pool);
+* ``benchmarks/rbtools_audit.py`` (RBTools, sequential, its default cache).
+
+Then the same with no delay, to compare client CPU. Then the decode cost of
+a 200-token page (``benchmarks/decode.py``) and the peak memory of an audit
+over 100,000 tokens (``benchmarks/memory.py``). Results go to
+``benchmarks/RESULTS.md`` and ``benchmarks/results.json``.
+
+Benchmarks are not tests: nothing here fails on a slow result; the targets
+are reported as met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import decode
+import memory
+from harness import (
+    PYTHON,
+    Measurement,
+    StandInProcess,
+    floor_cmd,
+    machine_info,
+    measure,
+    rbtokens_cmd,
+    rbtools_cmd,
+    rbtools_env,
+    run_child,
+    standin,
+)
+
+HERE = Path(__file__).resolve().parent
+DELAY = 0.02
+
+
+def _check(m: Measurement, expected: int) -> None:
+    if m.exit_code != 0 or m.tokens_seen != expected:
+        raise RuntimeError(
+            f"{m.name}: exit {m.exit_code}, saw {m.tokens_seen} tokens, expected {expected}"
+        )
+
+
+def _contenders(
+    server: StandInProcess, repeat: int, *, sequential_repeat: int, no_cache: bool
+) -> dict[str, Measurement]:
+    expected = server.stats()["dataset"]["tokens"]
+    url = server.url
+    out: dict[str, Measurement] = {}
+    # One unmeasured warm-up of each fast contender (file cache, .pyc files).
+    for cmd in (rbtokens_cmd(url), floor_cmd(url), rbtools_cmd(url, 32)):
+        run_child("warm-up", cmd, env=rbtools_env())
+    out["rbtokens"] = measure("rbtokens", rbtokens_cmd(url), server, repeat=repeat)
+    out["floor"] = measure("floor", floor_cmd(url), server, repeat=repeat)
+    out["rbtools32"] = measure(
+        "rbtools32", rbtools_cmd(url, 32), server, repeat=repeat, env=rbtools_env()
+    )
+    out["rbtools_seq"] = measure(
+        "rbtools_seq", rbtools_cmd(url, 1), server, repeat=sequential_repeat, env=rbtools_env()
+    )
+    if no_cache:
+        out["rbtools_seq_nocache"] = measure(
+            "rbtools_seq_nocache",
+            rbtools_cmd(url, 1, no_cache=True),
+            server,
+            repeat=sequential_repeat,
+            env=rbtools_env(),
+        )
+    for m in out.values():
+        _check(m, expected)
+    return out
+
+
+def _startup() -> dict[str, Any]:
+    """What starting each kind of process costs before any request."""
+    cmds = {
+        "rbtokens_import": [PYTHON, "-c", "import rbtokens.cli"],
+        "floor_import": [PYTHON, "-c", "import aiohttp, msgspec"],
+        "rbtools_import": [PYTHON, "-c", "import rbtools.api.client"],
+    }
+    out = {}
+    for name, cmd in cmds.items():
+        run_child(name, cmd)
+        runs = sorted((run_child(name, cmd)[0] for _ in range(3)), key=lambda m: m.wall)
+        out[name] = runs[1].as_dict()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", default=None, help="comma-separated (default 1000,2000)")
+    parser.add_argument("--quick", action="store_true", help="300 users, one run each")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per fast contender")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    quick = args.quick
+    users_list = [int(u) for u in (args.users or ("300" if quick else "1000,2000")).split(",")]
+    repeat = args.repeat or (1 if quick else 3)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine_info(),
+        "quick": quick,
+        "repeat": repeat,
+        "delay": DELAY,
+        "latency": {},
+    }
+
+    for users in users_list:
+        print(f"== {users} users, {DELAY * 1000:.0f} ms per response", flush=True)
+        with standin(users=users, delay=DELAY, seed=args.seed) as server:
+            ds = server.stats()["dataset"]
+            runs = _contenders(server, repeat, sequential_repeat=1, no_cache=False)
+        results["latency"][str(users)] = {
+            "dataset": ds,
+            "runs": {k: m.as_dict() for k, m in runs.items()},
+        }
+        _print_runs(runs)
+
+    users = users_list[0]
+    print(f"== {users} users, no delay (CPU)", flush=True)
+    with standin(users=users, delay=0, seed=args.seed) as server:
+        ds = server.stats()["dataset"]
+        runs = _contenders(server, repeat, sequential_repeat=repeat, no_cache=True)
+    results["cpu"] = {
+        "users": users,
+        "dataset": ds,
+        "runs": {k: m.as_dict() for k, m in runs.items()},
+    }
+    _print_runs(runs)
+
+    print("== startup (imports only)", flush=True)
+    results["startup"] = _startup()
+
+    print("== decode, 200-token page", flush=True)
+    results["decode"] = decode.run(quick=quick)
+    print(json.dumps(results["decode"], indent=1))
+
+    print("== memory", flush=True)
+    results["memory"] = memory.run(users=100 if quick else 500, tokens=200)
+    for key in ("rbtokens", "floor"):
+        print(f"{key:9} peak RSS {results['memory'][key]['maxrss_mb']:.1f} MB")
+
+    results["elapsed_s"] = time.perf_counter() - started
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["targets"] = targets(results)
+    Path(args.out).write_text(render(results))
+    (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    print()
+    print(render_targets(results["targets"]))
+    print(f"\nwrote {args.out} ({results['elapsed_s']:.0f} s)")
+    return 0
+
+
+def _print_runs(runs: dict[str, Measurement]) -> None:
+    base = runs["rbtokens"]
+    for name, m in runs.items():
+        print(
+            f"  {name:20} wall {m.wall:6.2f} s  cpu {m.cpu:5.2f} s  rss {m.maxrss_mb:5.0f} MB  "
+            f"requests {m.server_requests}  logins {m.server_logins}  "
+            f"wall/rbtokens {m.wall / base.wall:5.2f}  cpu/rbtokens {m.cpu / base.cpu:5.2f}",
+            flush=True,
+        )
+
+
+# -- targets and the report ------------------------------------------------------
+
+
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue: the measured ratio and whether it is met."""
+    out: list[dict[str, Any]] = []
+
+    def add(what: str, value: float, op: str, limit: float, unit: str = "x") -> None:
+        met = value >= limit if op == ">=" else value <= limit
+        out.append(
+            {"target": what, "value": value, "op": op, "limit": limit, "unit": unit, "met": met}
+        )
+
+    for users, block in res["latency"].items():
+        r = block["runs"]
+        t, f, r32, seq = r["rbtokens"], r["floor"], r["rbtools32"], r["rbtools_seq"]
+        add(
+            f"{users} users, 20 ms: RBTools sequential wall / rbtokens",
+            seq["wall"] / t["wall"],
+            ">=",
+            15,
+        )
+        add(
+            f"{users} users, 20 ms: RBTools 32 threads wall / rbtokens",
+            r32["wall"] / t["wall"],
+            ">=",
+            1.3,
+        )
+        add(
+            f"{users} users, 20 ms: rbtokens CPU / RBTools 32 threads CPU",
+            t["cpu"] / r32["cpu"],
+            "<=",
+            0.35,
+        )
+        add(f"{users} users, 20 ms: rbtokens wall / floor wall", t["wall"] / f["wall"], "<=", 1.15)
+    r = res["cpu"]["runs"]
+    t = r["rbtokens"]
+    add(
+        f"{res['cpu']['users']} users, no delay: rbtokens CPU / floor CPU",
+        t["cpu"] / r["floor"]["cpu"],
+        "<=",
+        1.25,
+    )
+    cheapest = min(
+        (r[k] for k in ("rbtools32", "rbtools_seq", "rbtools_seq_nocache") if k in r),
+        key=lambda m: m["cpu"],
+    )
+    add(
+        f"{res['cpu']['users']} users, no delay: rbtokens CPU / RBTools CPU "
+        f"(cheapest RBTools variant: {cheapest['name']})",
+        t["cpu"] / cheapest["cpu"],
+        "<=",
+        0.4,
+    )
+    add(
+        "decode of a 200-token page, rbtokens decode_response",
+        res["decode"]["rbtokens_decode_us"],
+        "<=",
+        4.0,
+        " µs/token",
+    )
+    add(
+        f"peak RSS of an audit over {res['memory']['tokens']} tokens",
+        res["memory"]["rbtokens"]["maxrss_mb"],
+        "<=",
+        150.0,
+        " MB",
+    )
+    return out
+
+
+def render_targets(rows: list[dict[str, Any]]) -> str:
+    lines = ["| target | measured | goal | met |", "|---|---:|---:|:---:|"]
+    for row in rows:
+        unit = row["unit"]
+        lines.append(
+            f"| {row['target']} | {row['value']:.2f}{unit} | {row['op']} {row['limit']:g}{unit} | "
+            f"{'yes' if row['met'] else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+_LABELS = {
+    "rbtokens": "rbtokens audit (CLI, c=32)",
+    "floor": "bare aiohttp + msgspec floor (c=32)",
+    "rbtools32": "RBTools 7.0, 32 threads",
+    "rbtools_seq": "RBTools 7.0, sequential (default cache)",
+    "rbtools_seq_nocache": "RBTools 7.0, sequential, allow_caching=False",
+}
+
+
+def _runs_table(runs: dict[str, Any]) -> str:
+    base = runs["rbtokens"]
+    lines = [
+        "| client | wall s | CPU s (user+sys) | peak RSS MB | requests | password checks "
+        "| wall ÷ rbtokens | CPU ÷ rbtokens |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, m in runs.items():
+        lines.append(
+            f"| {_LABELS.get(key, key)} | {m['wall']:.2f} | {m['cpu']:.2f} | "
+            f"{m['maxrss_mb']:.0f} | {m['server_requests']} | {m['server_logins']} | "
+            f"{m['wall'] / base['wall']:.2f} | {m['cpu'] / base['cpu']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def render(res: dict[str, Any]) -> str:
+    mach = res["machine"]
+    v = mach["versions"]
+    parts = [
+        "# Benchmarks: rbtokens vs RBTools 7.0 vs a bare aiohttp floor",
+        "",
+        f"Measured {res['date']} with `python benchmarks/run.py"
+        f"{' --quick' if res['quick'] else ''}` ({res['elapsed_s']:.0f} s).",
+        "",
+        f"Machine: {mach['cpu']}, {mach['cpus']} CPUs, {mach['memory']}; Python {mach['python']}; "
+        f"aiohttp {v['aiohttp']}, msgspec {v['msgspec']}, RBTools {v['rbtools']}, "
+        f"rbtokens {v['rbtokens']}. CPU pinning: {mach['pinning']}. Load average "
+        f"{mach['load_average'][0]} at the start, {res['load_average_end'][0]} at the end "
+        "(other work on the machine makes the numbers noisier).",
+        "",
+        "Every client runs as its own process and is measured whole (interpreter start, imports, "
+        "audit, output): wall time, CPU = user + sys of the child (`os.wait4`), peak RSS. The "
+        "server is `tools/standin.py` in another process: Review Board 8.1's payloads, paging "
+        "and session cookie. Fast contenders: median of "
+        f"{res['repeat']} runs; RBTools sequential: 1 run at 20 ms.",
+        "",
+        "## Targets",
+        "",
+        render_targets(res["targets"]),
+        "",
+    ]
+    for users, block in res["latency"].items():
+        ds = block["dataset"]
+        parts += [
+            f"## {users} users, 20 ms per response",
+            "",
+            f"{ds['users']} users ({ds['active_users']} active), {ds['tokens']} tokens.",
+            "",
+            _runs_table(block["runs"]),
+            "",
+        ]
+    cpu = res["cpu"]
+    parts += [
+        f"## {cpu['users']} users, no delay (client CPU)",
+        "",
+        _runs_table(cpu["runs"]),
+        "",
+        "Process start-up alone (imports, no request), CPU seconds: "
+        + ", ".join(f"{k.replace('_import', '')} {m['cpu']:.2f}" for k, m in res["startup"].items())
+        + ".",
+        "",
+    ]
+    d = res["decode"]
+    parts += [
+        "## Decode cost, one 200-token page",
+        "",
+        f"A full page ({d['page_bytes']} bytes) as Review Board 8.1 sends it; best of several "
+        "repeats, per token.",
+        "",
+        "| what | µs per token |",
+        "|---|---:|",
+        f"| rbtokens `decode_response` (bytes → `ListResource[APIToken]`) | "
+        f"{d['rbtokens_decode_us']:.2f} |",
+        f"| rbtokens, decode + read 11 fields | {d['rbtokens_decode_read_us']:.2f} |",
+        f"| rbtokens, the page an audit fetches (`only-fields`, {d['audit_page_bytes']} bytes) | "
+        f"{d['rbtokens_audit_page_us']:.2f} |",
+        f"| RBTools: json + `create_resource` + iterate + read 11 fields | {d['rbtools_us']:.2f} |",
+        "",
+    ]
+    m = res["memory"]
+    parts += [
+        f"## Peak memory, audit of {m['tokens']} tokens ({m['users']} users, 200 each)",
+        "",
+        "| client | peak RSS MB | wall s | CPU s |",
+        "|---|---:|---:|---:|",
+        f"| rbtokens audit -o json | {m['rbtokens']['maxrss_mb']:.0f} | "
+        f"{m['rbtokens']['wall']:.2f} | {m['rbtokens']['cpu']:.2f} |",
+        f"| bare floor | {m['floor']['maxrss_mb']:.0f} | {m['floor']['wall']:.2f} | "
+        f"{m['floor']['cpu']:.2f} |",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,9 @@
+"""Suite-wide plugins.
+
+``secretscan`` fails the run if a password or token value shows up in any
+test's captured output, log records or failure report (see tests/secretscan.py).
+Tests register extra secrets with ``secretscan.register_secret`` or the
+``secrets_registry`` fixture.
+"""
+
+pytest_plugins = ["secretscan"]
