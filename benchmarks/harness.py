@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -194,27 +194,46 @@ def _tokens_seen(stdout: bytes) -> int | None:
     return None
 
 
+Contender = tuple[Sequence[str], Callable[[], dict[str, str]] | None]
+"""A command, and what builds its environment (None: the default one)."""
+
+
 def measure(
-    name: str,
-    cmd: Sequence[str],
-    server: StandInProcess,
-    *,
-    repeat: int = 1,
-    env: dict[str, str] | None = None,
-) -> Measurement:
-    """Run ``cmd`` ``repeat`` times; the run with the median wall time is reported."""
-    runs: list[Measurement] = []
+    contenders: Mapping[str, Contender], server: StandInProcess, *, repeat: int = 1
+) -> dict[str, Measurement]:
+    """Run every contender ``repeat`` times, interleaved (A B C A B C ...).
+
+    Interleaving spreads any drift of the machine's load over every
+    contender alike. Reported: the median wall time, the median user and sys
+    times and the largest peak RSS; every run is kept in ``runs``.
+    """
+    runs: dict[str, list[Measurement]] = {name: [] for name in contenders}
     for _ in range(repeat):
-        server.reset_stats()
-        m, _ = run_child(name, cmd, env=env)
-        stats = server.stats()
-        m.server_requests = stats["requests"] - 1  # less this stats request
-        m.server_logins = stats["logins"]
-        runs.append(m)
-    runs.sort(key=lambda r: r.wall)
-    best = runs[len(runs) // 2]
-    best.runs = [{"wall": r.wall, "cpu": r.cpu, "maxrss_mb": r.maxrss_mb} for r in runs]
-    return best
+        for name, (cmd, env) in contenders.items():
+            server.reset_stats()
+            m, _ = run_child(name, cmd, env=env() if env else None)
+            stats = server.stats()
+            m.server_requests = stats["requests"] - 1  # less this stats request
+            m.server_logins = stats["logins"]
+            runs[name].append(m)
+    out = {}
+    for name, ms in runs.items():
+        first = ms[0]
+        out[name] = Measurement(
+            name=name,
+            wall=median([m.wall for m in ms]),
+            user=median([m.user for m in ms]),
+            sys=median([m.sys for m in ms]),
+            maxrss_mb=max(m.maxrss_mb for m in ms),
+            exit_code=max(ms, key=lambda m: abs(m.exit_code)).exit_code,
+            tokens_seen=first.tokens_seen,
+            server_requests=first.server_requests,
+            server_logins=first.server_logins,
+            runs=[{"wall": m.wall, "cpu": m.cpu, "maxrss_mb": m.maxrss_mb} for m in ms],
+        )
+        if any(m.tokens_seen != first.tokens_seen for m in ms):
+            out[name].tokens_seen = None  # flagged as wrong by the caller
+    return out
 
 
 def rbtools_env() -> dict[str, str]:

@@ -24,8 +24,11 @@ def run(users: int = 500, tokens: int = 200) -> dict[str, Any]:
     with standin(users=users, tokens=f"{tokens}-{tokens}", delay=0, seed=7) as server:
         startup = time.perf_counter() - t0
         expected = server.stats()["dataset"]["tokens"]
-        rbt = measure("rbtokens", rbtokens_cmd(server.url), server)
-        floor = measure("floor", floor_cmd(server.url), server)
+        runs = measure(
+            {"rbtokens": (rbtokens_cmd(server.url), None), "floor": (floor_cmd(server.url), None)},
+            server,
+        )
+        rbt, floor = runs["rbtokens"], runs["floor"]
     for m in (rbt, floor):
         if m.tokens_seen != expected:
             raise RuntimeError(f"{m.name} saw {m.tokens_seen} tokens, expected {expected}")

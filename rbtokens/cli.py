@@ -805,10 +805,11 @@ class _Progress:
             self._bar.update(self._task, completed=done, total=total)
 
 
-def _report_doc(report: Report, revoked: Sequence[RevokeResult], dry_run: bool) -> dict[str, Any]:
+def _report_doc(report: Report, revoked: Sequence[RevokeResult], dry_run: bool) -> Any:
+    if not revoked:
+        return report  # msgspec encodes the Struct directly, without a dict copy
     doc: dict[str, Any] = _builtins(report)
-    if revoked:
-        doc["remediation"] = {"applied": not dry_run, "results": _builtins(revoked)}
+    doc["remediation"] = {"applied": not dry_run, "results": _builtins(revoked)}
     return doc
 
 
@@ -937,10 +938,10 @@ async def _cmd_get(client: RBClient, args: argparse.Namespace, out: Output) -> i
 
 def _print_token(out: Output, token: APIToken, *, title: str, secret: bool = False) -> None:
     if out.fmt == "table":
-        row = token_row(token)
+        out.pairs(token_row(token), title=title)
         if secret:
-            row["token"] = token.token
-        out.pairs(row, title=title)
+            # On a line of its own, never folded inside a table cell: easy to copy.
+            out.text(f"token: {token.token}")
     else:
         out.item(token.to_dict(include_secret=secret))
 
@@ -992,9 +993,8 @@ async def _cmd_rotate(client: RBClient, args: argparse.Namespace, out: Output) -
     )
     new, old = rotation.new_token, rotation.old_token
     if out.fmt == "table":
-        row = token_row(new)
-        row["token"] = new.token
-        out.pairs(row, title=f"New token {new.id} (replaces {args.token_id})")
+        out.pairs(token_row(new), title=f"New token {new.id} (replaces {args.token_id})")
+        out.text(f"token: {new.token}")
         if rotation.old_deleted:
             out.text(f"old token {args.token_id}: deleted")
         else:

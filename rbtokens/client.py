@@ -58,6 +58,7 @@ SESSION_COOKIE = "rbsessionid"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _MAX_REDIRECTS = 5
 
 
@@ -184,9 +185,10 @@ class RBClient:
                 RBTokensWarning,
                 stacklevel=2,
             )
-        if password is not None and base.scheme == "http" and not _is_loopback(base.host):
+        secret = "a password" if password is not None else "an API token" if api_token else None
+        if secret and base.scheme == "http" and not _is_loopback(base.host):
             warnings.warn(
-                f"sending a password over plain http:// to {base.host}",
+                f"sending {secret} over plain http:// to {base.host}",
                 RBTokensWarning,
                 stacklevel=2,
             )
@@ -324,6 +326,10 @@ class RBClient:
             raise ForeignOriginError(str(target), str(self.base_url.origin()))
         body = urlencode(encode_form(data)).encode() if data is not None else None
         headers = dict(self._headers)
+        if not credentials:
+            # Nothing that authenticates leaves the server's origin, even when
+            # the caller put it in ``headers=`` by hand.
+            headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         etag = getattr(cached, "etag", None)

@@ -34,6 +34,7 @@ __all__ = ["register_secret", "registered_secrets"]
 
 _MIN_LEN = 6
 _TOKEN_RE = re.compile(r"rbp_[A-Za-z0-9]{20,}")
+_SHAPES = (_TOKEN_RE, re.compile(r"[0-9a-fA-F]{40,}"))  # rbp_ tokens, legacy SHA-1 tokens
 _secrets: set[str] = set()
 _texts: list[tuple[str, str, str]] = []  # (nodeid, where, text)
 _exempt: set[str] = set()
@@ -154,19 +155,29 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 def find_leaks(
     texts: Iterable[tuple[str, str, str]], secrets: Iterable[str]
 ) -> list[tuple[str, str, str]]:
-    """``(nodeid, where, masked secret)`` for every secret found in ``texts``."""
-    secrets = set(secrets)
-    tokens = {s for s in secrets if _TOKEN_RE.fullmatch(s)}
-    others = secrets - tokens
+    """``(nodeid, where, masked secret)`` for every secret found in ``texts``.
+
+    Token-shaped secrets are matched through a regex pass over each text (fast
+    with thousands of tokens); anything else by substring search.
+    """
+    remaining = set(secrets)
+    classes: list[tuple[re.Pattern[str], set[str]]] = []
+    for pattern in _SHAPES:
+        shaped = {s for s in remaining if pattern.fullmatch(s)}
+        remaining -= shaped
+        classes.append((pattern, shaped))
     leaks: list[tuple[str, str, str]] = []
     for nodeid, where, text in texts:
-        found = {s for s in others if s in text}
-        candidates = _TOKEN_RE.findall(text)
-        if candidates:
-            exact = tokens.intersection(candidates)
-            found |= exact
-            # A token glued to other letters is still a leak.
-            found.update(s for s in tokens - exact if any(s in c for c in candidates))
+        found = {s for s in remaining if s in text}
+        for pattern, shaped in classes:
+            if not shaped:
+                continue
+            candidates = pattern.findall(text)
+            if candidates:
+                exact = shaped.intersection(candidates)
+                found |= exact
+                # A secret glued to other characters of its alphabet is still a leak.
+                found.update(s for s in shaped - exact if any(s in c for c in candidates))
         leaks.extend((nodeid, where, _mask(s)) for s in sorted(found))
     return leaks
 

@@ -43,7 +43,22 @@ kind, decided deterministically from ``seed`` and the request (so the same
 requests fault whatever the arrival order), "sticky" faults that never clear
 for chosen users, and ``max_consecutive`` so that transient faults clear
 after a bounded number of retries. See :class:`FaultKind` for what each fault
-does on the wire.
+does on the wire. ``stats.faults`` counts injected faults by kind value
+(``"reset"``, ``"502"``, ``"503"``, ``"500"``, ``"truncate"``, ``"stall"``,
+``"429"``); ``reset_stats()`` also forgets the attempt history that
+``FaultRequest.attempt`` and ``consecutive_faults`` are computed from.
+Control requests (below) are never faulted. Note that aiohttp's client
+silently resends a GET once after a connection reset unless told not to.
+
+Other knobs: ``delay`` (seconds before every answer, faults included),
+``etags``, ``delete_quirk`` (Review Board's ``204`` with a body),
+``fix_invalidate_bug``. The dataset (:class:`Dataset`) is plain data: tests
+may add users and tokens, or change records and call ``changed()``.
+
+Control endpoints (not Review Board's): ``GET /__standin__/stats`` (the
+counters plus a summary of the dataset, as JSON) and ``POST
+/__standin__/reset-stats``. Accounts: ``admin``/``admin`` (superuser);
+generated users ``audit_00000``... with password ``password``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from secretscan import register_secret
 
 from rbtokens import RBClient, RetryPolicy, Timeouts
 from rbtokens.audit import Report
@@ -45,6 +46,12 @@ def comparable(report: Report) -> dict[str, Any]:
     for key in VOLATILE:
         data["summary"].pop(key, None)
     return data
+
+
+def register_tokens(standin: Any) -> None:
+    """Add every token the stand-in holds to the suite's secret scan."""
+    for token in standin.dataset.tokens.values():
+        register_secret(token.token)
 
 
 def open_fds() -> set[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import LeakCheck, admin_client, settle
+from faultkit import LeakCheck, admin_client, register_tokens, settle
 
 from rbtokens.audit import audit, audit_stream
 from tools.standin import Fault, FaultKind, FaultRequest, StandIn, serve_in_thread
@@ -34,6 +34,7 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def threaded() -> Iterator[StandIn]:
     with serve_in_thread(users=3000, seed=7, delay=0.01) as rb:
+        register_tokens(rb)
         yield rb
 
 
@@ -60,7 +61,7 @@ async def start_audit(rb: StandIn, **kw: Any) -> asyncio.Task[Any]:
 async def test_cancel_mid_audit(threaded: StandIn, leak_check: LeakCheck) -> None:
     reset(threaded)
     task = await start_audit(threaded)
-    assert threaded.stats.in_flight > 0  # requests are really in flight
+    await until(lambda: threaded.stats.in_flight > 0)  # requests are really in flight
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

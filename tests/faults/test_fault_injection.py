@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from faultkit import LeakCheck, admin_client, comparable
+from faultkit import LeakCheck, admin_client, comparable, register_tokens
 
 from rbtokens import RBTokensError, RetryPolicy
 from rbtokens.audit import Report, audit
@@ -50,6 +50,7 @@ STICKY_ERRORS = {
 @pytest.fixture(scope="module")
 async def standin() -> AsyncIterator[StandIn]:
     rb = await start_standin(users=USERS, seed=6, tokens_per_user=(0, 4))
+    register_tokens(rb)
     yield rb
     await rb.aclose()
 
@@ -263,3 +264,31 @@ async def test_a_faulted_post_is_sent_once(standin: StandIn, kind: FaultKind) ->
         assert len(created) <= 1  # the server may finish after the client gave up
     else:
         assert created == []  # refused before it reached Review Board
+
+
+@pytest.mark.parametrize("kind", [FaultKind.RESET, FaultKind.TRUNCATE, FaultKind.UNAVAILABLE])
+async def test_a_faulted_put_is_sent_once(standin: StandIn, kind: FaultKind) -> None:
+    # aiohttp would quietly resend a PUT after a reset; rbtokens turns that off.
+    owner = sorted(u for u in standin.dataset.users if u != "admin")[4]
+    token = standin.user(owner).tokens[0] if standin.user(owner).tokens else None
+    if token is None:
+        token = standin.dataset.add_token(owner)
+    seen: list[str] = []
+
+    def policy(req: FaultRequest) -> Fault | None:
+        if req.method == "PUT":
+            seen.append(req.path)
+            return Fault(kind)
+        return None
+
+    async with admin_client(standin.url) as client:
+        await client.get_root()  # log in (and pool a connection) first
+        standin.reset_stats()
+        standin.faults = policy
+        try:
+            with pytest.raises(RBTokensError):
+                await client.tokens.update(token.id, username=owner, note="put once")
+        finally:
+            standin.faults = None
+        assert client.stats.retries == 0
+    assert len(seen) == 1

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from faultkit import LeakCheck, admin_client
+from faultkit import LeakCheck, admin_client, register_tokens
 
 from rbtokens.audit import audit
 from tools.standin import FaultPlan, StandIn, start_standin
@@ -24,6 +24,7 @@ CONCURRENCY = 64
 async def big_standin() -> AsyncIterator[StandIn]:
     # A small delay keeps requests in flight at once (the handler would not yield).
     rb = await start_standin(users=USERS, seed=5000, tokens_per_user=(0, 3), delay=0.002)
+    register_tokens(rb)
     yield rb
     await rb.aclose()
 

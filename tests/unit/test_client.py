@@ -364,3 +364,21 @@ async def test_error_status_from_server() -> None:
         with pytest.raises(rbtokens.DoesNotExistError) as info:
             await client.get_path("users/nobody")
     assert info.value.http_status == 404
+
+
+def test_api_token_over_plain_http_warns() -> None:
+    with pytest.warns(rbtokens.RBTokensWarning, match="API token over plain http"):
+        RBClient("http://reviews.example.com/", api_token="rbp_x")
+
+
+async def test_hand_made_credential_headers_stay_home() -> None:
+    fake = FakeReviewBoard()
+    headers = {"Authorization": "Basic c2VjcmV0", "X-Real-IP": "10.1.2.3"}
+    async with RBClient(
+        BASE, transport=fake.transport, headers=headers, allow_foreign_origins=True
+    ) as client:
+        with pytest.raises(rbtokens.NotLoggedInError):
+            await client.get_url("https://other.test/api/session/")
+    foreign = fake.requests[-1]
+    assert "Authorization" not in foreign.headers
+    assert foreign.headers["X-Real-IP"] == "10.1.2.3"

@@ -9,7 +9,7 @@ import pytest
 from payloads import load
 
 import rbtokens
-from rbtokens.decoding import decode_response, mime_name, registry
+from rbtokens.decoding import decode_response, mime_name, parse_retry_after, registry
 from rbtokens.models import APIToken, GenericItem, Root, ServerInfo, Session, User
 from rbtokens.resources import Count, ListResource
 
@@ -290,3 +290,21 @@ def test_newer_server_fields_are_ignored_and_missing_ones_default() -> None:
 
 def test_204_is_none() -> None:
     assert decode_response(204, {}, b"") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("-5", 0.0),
+        ("Mon, 23 Nov 2026 04:01:30 GMT", 30.0),
+        ("Mon, 23 Nov 2026 03:00:00 GMT", 0.0),
+        ("soon", None),
+        ("nan", None),
+        (None, None),
+    ],
+)
+def test_retry_after_forms(value: str | None, seconds: float | None) -> None:
+    now = datetime(2026, 11, 23, 4, 1, 0, tzinfo=UTC)
+    assert parse_retry_after(value, now=now) == seconds

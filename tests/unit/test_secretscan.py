@@ -132,7 +132,15 @@ def test_clean_run_passes(tmp_path: Path) -> None:
 
 def test_find_leaks_matches_tokens_and_passwords() -> None:
     token = "rbp_" + "a1" * 100
-    texts = [("t1", "out", f"x{token}y"), ("t2", "log", "pw=s3cret-pw;"), ("t3", "out", "clean")]
-    leaks = secretscan.find_leaks(texts, {token, "s3cret-pw"})
-    assert [(n, w) for n, w, _ in leaks] == [("t1", "out"), ("t2", "log")]
-    assert all(token not in m and "s3cret" not in m for _, _, m in leaks)
+    legacy = "0123456789abcdef0123456789abcdef01234567"
+    texts = [
+        ("t1", "out", f"x{token}y"),
+        ("t2", "log", "pw=s3cret-pw;"),
+        ("t3", "out", "clean"),
+        ("t4", "out", f"etag {legacy}ff"),
+        ("t5", "out", f"token {legacy}."),
+    ]
+    leaks = secretscan.find_leaks(texts, {token, "s3cret-pw", legacy})
+    assert [(n, w) for n, w, _ in leaks] == [("t1", "out"), ("t2", "log"), ("t4", "out"),
+                                             ("t5", "out")]  # fmt: skip
+    assert all(token not in m and "s3cret" not in m and legacy not in m for _, _, m in leaks)
