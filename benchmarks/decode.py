@@ -32,9 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rbtools.api.decode import decode_response as rbtools_decode  # noqa: E402
-from rbtools.api.factory import create_resource  # noqa: E402
-from rbtools.api.transport import Transport  # noqa: E402
+from rbtools.api.decode import decode_response as rbtools_decode  # type: ignore[import-untyped]  # noqa: E402
+from rbtools.api.factory import create_resource  # type: ignore[import-untyped]  # noqa: E402
+from rbtools.api.transport import Transport  # type: ignore[import-untyped]  # noqa: E402
 
 from rbtokens.decoding import decode_response  # noqa: E402
 from tools.standin import Dataset, TokenKind, serve_in_thread  # noqa: E402

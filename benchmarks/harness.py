@@ -48,7 +48,12 @@ SERVER_CPUS, CLIENT_CPUS = cpu_sets()
 # rbtokens' source again, about 60 ms of CPU. The cache lives outside the repo.
 PYCACHE = tempfile.mkdtemp(prefix="rbtokens-bench-pycache-")
 _TEMP_DIRS = [PYCACHE]
-atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _TEMP_DIRS])
+
+
+@atexit.register
+def _cleanup() -> None:
+    for path in _TEMP_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -187,11 +192,10 @@ def _tokens_seen(stdout: bytes) -> int | None:
         data = json.loads(stdout)
     except ValueError:
         return None
-    if isinstance(data, dict):
-        if isinstance(data.get("summary"), dict):
-            return data["summary"].get("tokens_seen")
-        return data.get("tokens_seen")
-    return None
+    if isinstance(data, dict) and isinstance(data.get("summary"), dict):
+        data = data["summary"]
+    seen = data.get("tokens_seen") if isinstance(data, dict) else None
+    return seen if isinstance(seen, int) else None
 
 
 Contender = tuple[Sequence[str], Callable[[], dict[str, str]] | None]

@@ -26,11 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rbtools.api.client import RBClient
+from rbtools.api.client import RBClient  # type: ignore[import-untyped]
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -107,7 +107,7 @@ def threaded(
 
     rows: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = []
+        futures: list[Future[list[dict[str, Any]]]] = []
         users = root.get_users(include_inactive=1, max_results=200)
         while True:
             futures.extend(pool.submit(audit_user, user) for user in users)

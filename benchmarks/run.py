@@ -104,7 +104,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per fast contender")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite --out from benchmarks/results.json"
+    )
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads((HERE / "results.json").read_text())
+        saved["targets"] = targets(saved)
+        Path(args.out).write_text(render(saved))
+        print(render_targets(saved["targets"]))
+        return 0
     quick = args.quick
     users_list = [int(u) for u in (args.users or ("300" if quick else "1000,2000")).split(",")]
     repeat = args.repeat or (1 if quick else 5)
@@ -282,6 +291,49 @@ def _runs_table(runs: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+NOTES = [
+    "- **rbtokens**: `rbtokens audit -o json --concurrency 32 --fail-on never`. It asks for "
+    "only the fields an audit reads (`only-fields`, `only-links=`), as Review Board allows.",
+    "- **Floor**: `benchmarks/floor_audit.py`, the same requests with bare aiohttp and msgspec: "
+    "one login, concurrency 32, minimal Structs, no retries and no error handling.",
+    "- **RBTools sequential**: `benchmarks/rbtools_audit.py`: `RBClient(url, username=..., "
+    "password=...)`, `root.get_users(include_inactive=1, max_results=200)` and `get_next()`, "
+    "`user.get_api_tokens(max_results=200)` for each user. RBTools' defaults apply, including "
+    "its sqlite HTTP cache (a fresh `HOME` per run).",
+    "- **RBTools, 32 threads**: the same calls in a 32-thread pool sharing one client with "
+    "`allow_caching=False`. One client per thread does not work: RBTools installs its urllib "
+    "opener process-wide (`install_opener`), so every client sends through the opener, cookie "
+    "jar and one-shot Basic header of the last one created, and threads get 401s. Its cache "
+    "cannot be shared either (an sqlite connection bound to one thread).",
+    "- Password checks are counted by the stand-in (Basic logins it verified).",
+]
+
+
+def _marginal(res: dict[str, Any]) -> list[str]:
+    """CPU per extra request, between the smallest and largest users counts at 20 ms.
+
+    Process start-up (interpreter, imports) cancels out, so this is what each
+    client spends per request once running.
+    """
+    sizes = sorted(res["latency"], key=int)
+    if len(sizes) < 2:
+        return []
+    small, large = res["latency"][sizes[0]]["runs"], res["latency"][sizes[-1]]["runs"]
+    lines = [
+        f"## CPU per request, start-up excluded ({sizes[0]} → {sizes[-1]} users, 20 ms)",
+        "",
+        "| client | ms of CPU per extra request | ÷ rbtokens |",
+        "|---|---:|---:|",
+    ]
+    per = {}
+    for key in small:
+        extra = large[key]["server_requests"] - small[key]["server_requests"]
+        per[key] = (large[key]["cpu"] - small[key]["cpu"]) / extra * 1000
+    for key, value in per.items():
+        lines.append(f"| {_LABELS.get(key, key)} | {value:.3f} | {value / per['rbtokens']:.2f} |")
+    return [*lines, ""]
+
+
 def render(res: dict[str, Any]) -> str:
     mach = res["machine"]
     v = mach["versions"]
@@ -308,6 +360,19 @@ def render(res: dict[str, Any]) -> str:
         "",
         render_targets(res["targets"]),
         "",
+        *(
+            [
+                "With `--quick` (300 users) start-up dominates: the targets are meant for 1,000 "
+                "to 2,000 users.",
+                "",
+            ]
+            if res["quick"]
+            else []
+        ),
+        "## How each client was run",
+        "",
+        *NOTES,
+        "",
     ]
     for users, block in res["latency"].items():
         ds = block["dataset"]
@@ -319,6 +384,7 @@ def render(res: dict[str, Any]) -> str:
             _runs_table(block["runs"]),
             "",
         ]
+    parts += _marginal(res)
     cpu = res["cpu"]
     parts += [
         f"## {cpu['users']} users, no delay (client CPU)",

@@ -896,6 +896,8 @@ class AuditStream:
         return self
 
     def __aiter__(self) -> AsyncIterator[Finding]:
+        if self._recv is None:
+            raise RuntimeError("iterate an AuditStream inside its `async with` block")
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Finding]:

@@ -386,6 +386,10 @@ def _cell(value: Any, *, table: bool) -> str:
     return str(value)
 
 
+_ENCODER = msgspec.json.Encoder()
+_CHUNK = 1000
+_MAX_CELL = 60
+
 _SEVERITY_STYLES = {
     "critical": "bold red",
     "high": "red",
@@ -425,23 +429,40 @@ class Output:
 
     def table(
         self,
-        rows: Iterable[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]],
         columns: Sequence[str],
         *,
         title: str | None = None,
         styles: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> None:
-        """A rich table of ``rows``."""
+        """A rich table of ``rows``.
+
+        Long tables are printed in blocks of :data:`_CHUNK` rows with the same
+        column widths, so memory stays flat however many rows there are.
+        """
         from rich.table import Table  # noqa: PLC0415
         from rich.text import Text  # noqa: PLC0415
 
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for name in columns:
-            table.add_column(name.replace("_", " "), overflow="fold")
-        for row in rows:
-            style = styles(row) if styles is not None else None
-            table.add_row(*(Text(_cell(row.get(c), table=True)) for c in columns), style=style)
-        self.console().print(table)
+        widths: list[int | None] = [None] * len(columns)
+        if len(rows) > _CHUNK:
+            widths = [
+                min(_MAX_CELL, max(len(c), *(len(_cell(r.get(c), table=True)) for r in rows)))
+                for c in columns
+            ]
+        for start in range(0, max(1, len(rows)), _CHUNK):
+            table = Table(
+                title=title if start == 0 else None,
+                title_justify="left",
+                header_style="bold",
+                show_header=start == 0,
+            )
+            for name, width in zip(columns, widths, strict=True):
+                table.add_column(name.replace("_", " "), overflow="fold", width=width)
+            for row in rows[start : start + _CHUNK]:
+                style = styles(row) if styles is not None else None
+                cells = (Text(_cell(row.get(c), table=True)) for c in columns)
+                table.add_row(*cells, style=style)
+            self.console().print(table)
 
     def pairs(self, data: Mapping[str, Any], *, title: str | None = None) -> None:
         """A two-column key/value table."""
@@ -465,22 +486,81 @@ class Output:
         self.stderr.flush()
 
     # -- machine formats --
+    # Large lists (an audit of 100,000 tokens) are written in chunks, so that
+    # no full copy of the document is ever built in memory.
 
     def json(self, doc: Any) -> None:
         """One indented JSON document."""
         raw = msgspec.json.encode(doc)
         self.stdout.write(msgspec.json.format(raw, indent=2).decode() + "\n")
 
-    def ndjson(self, doc: Any) -> None:
-        """One compact JSON line, flushed."""
-        self.stdout.write(msgspec.json.encode(doc).decode() + "\n")
-        self.stdout.flush()
+    def json_mapping(self, fields: Sequence[tuple[str, Any]]) -> None:
+        """One JSON object, key by key; list values get one compact item a line."""
+        write = self.stdout.write
+        write("{")
+        for n, (key, value) in enumerate(fields):
+            write(",\n  " if n else "\n  ")
+            write(_ENCODER.encode(key).decode() + ": ")
+            if isinstance(value, list):
+                self._json_items(value, indent="    ")
+                write("]" if not value else "\n  ]")
+            else:
+                text = msgspec.json.format(_ENCODER.encode(value), indent=2).decode()
+                write(text.replace("\n", "\n  "))
+        write("\n}\n")
+
+    def json_array(self, items: Sequence[Any]) -> None:
+        """One JSON array, one compact item a line."""
+        self._json_items(items, indent="  ")
+        self.stdout.write("]\n" if not items else "\n]\n")
+
+    def _json_items(self, items: Sequence[Any], *, indent: str) -> None:
+        encode = _ENCODER.encode
+        sep = ",\n" + indent
+        self.stdout.write("[")
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            lead = "\n" + indent if start == 0 else sep
+            self.stdout.write(lead + sep.join(encode(item).decode() for item in chunk))
+
+    def ndjson(self, doc: Any, *, flush: bool = True) -> None:
+        """One compact JSON line (flushed, for streaming, unless told not to)."""
+        self.stdout.write(_ENCODER.encode(doc).decode() + "\n")
+        if flush:
+            self.stdout.flush()
 
     def yaml(self, doc: Any) -> None:
         """One YAML document."""
+        self._yaml_dump(_builtins(doc))
+
+    def yaml_mapping(self, fields: Sequence[tuple[str, Any]]) -> None:
+        """One YAML mapping, key by key; list values are written in chunks."""
+        for key, value in fields:
+            if isinstance(value, list) and value:
+                self.stdout.write(f"{key}:\n")
+                self.yaml_sequence(value)
+            else:
+                self._yaml_dump({key: _builtins(value)})
+
+    def yaml_sequence(self, items: Sequence[Any]) -> None:
+        """A YAML block sequence, dumped a chunk at a time."""
+        if not items:
+            self._yaml_dump([])
+        for start in range(0, len(items), _CHUNK):
+            self._yaml_dump(_builtins(items[start : start + _CHUNK]))
+
+    def _yaml_dump(self, data: Any) -> None:
         import yaml  # noqa: PLC0415 - lazy: only -o yaml needs it
 
-        yaml.safe_dump(_builtins(doc), self.stdout, sort_keys=False, allow_unicode=True)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when built with it
+        yaml.dump(
+            data,
+            self.stdout,
+            Dumper=dumper,
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
+        )
 
     def csv(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
         """A CSV table with a header row."""
@@ -506,9 +586,9 @@ class Output:
         elif self.fmt == "csv":
             self.csv(rows, columns)
         elif self.fmt == "json":
-            self.json(list(docs))
+            self.json_array(docs)
         elif self.fmt == "yaml":
-            self.yaml(list(docs))
+            self.yaml_sequence(docs)
         else:
             for doc in docs:
                 self.ndjson(doc)
@@ -805,12 +885,21 @@ class _Progress:
             self._bar.update(self._task, completed=done, total=total)
 
 
-def _report_doc(report: Report, revoked: Sequence[RevokeResult], dry_run: bool) -> Any:
-    if not revoked:
-        return report  # msgspec encodes the Struct directly, without a dict copy
-    doc: dict[str, Any] = _builtins(report)
-    doc["remediation"] = {"applied": not dry_run, "results": _builtins(revoked)}
-    return doc
+def _report_fields(
+    report: Report, revoked: Sequence[RevokeResult], dry_run: bool
+) -> list[tuple[str, Any]]:
+    """The report document's keys in order (``remediation`` when asked for)."""
+    fields: list[tuple[str, Any]] = [
+        ("summary", report.summary),
+        ("tokens", report.tokens),
+        ("findings", report.findings),
+        ("failures", report.failures),
+        ("warnings", report.warnings),
+        ("rules", report.rules),
+    ]
+    if revoked:
+        fields.append(("remediation", {"applied": not dry_run, "results": list(revoked)}))
+    return fields
 
 
 def _print_report(
@@ -823,12 +912,12 @@ def _print_report(
 ) -> None:
     fmt = out.fmt
     if fmt in ("json", "yaml"):
-        doc = _report_doc(report, revoked, dry_run)
-        out.json(doc) if fmt == "json" else out.yaml(doc)
+        fields = _report_fields(report, revoked, dry_run)
+        out.json_mapping(fields) if fmt == "json" else out.yaml_mapping(fields)
         return
     if fmt == "ndjson":
         for token in report.tokens:
-            out.ndjson({"record": "token", **_builtins(token)})
+            out.ndjson({"record": "token", **_builtins(token)}, flush=False)
         for failure in report.failures:
             out.ndjson({"record": "failure", **_builtins(failure)})
         for warning in report.warnings:

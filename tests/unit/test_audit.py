@@ -544,3 +544,10 @@ async def test_a_user_with_more_than_one_page_of_tokens() -> None:
     pages = [r for r in token_requests(fake.requests) if "u001" in r.url.path]
     assert sorted(r.url.query.get("start", "0") for r in pages) == ["0", "200", "400"]
     assert ("u001", "too-many-tokens") in {(f.username, f.rule) for f in report.findings}
+
+
+def test_a_stream_must_be_entered_first() -> None:
+    fake = FakeReviewBoard(users=1)
+    stream = audit_stream(client_for(fake.transport))
+    with pytest.raises(RuntimeError, match="async with"):
+        aiter(stream)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tokenfake import BASE, FakeTokenServer, html
 
-from rbtokens.cli import EPILOG, main
+from rbtokens.cli import EPILOG, Output, main
 from rbtokens.policy import READ_ONLY
 from rbtokens.transport import Request, Response
 
@@ -468,3 +468,68 @@ def test_help_does_not_import_rich_or_yaml() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_long_tables_are_printed_in_blocks_with_every_row() -> None:
+    out = io.StringIO()
+    rows = [{"username": f"user{i:05d}", "id": i} for i in range(2500)]
+    Output("table", stdout=out).table(rows, ("username", "id"), title="Many")
+    text = out.getvalue()
+    assert text.count("Many") == 1 and text.count("username") == 1  # one title, one header
+    assert all(f"user{i:05d}" in text for i in range(2500))
+    widths = {len(line) for line in text.splitlines() if "user0" in line}
+    assert len(widths) == 1  # the blocks line up
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_missing_password_is_prompted_for_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = seeded()
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return "admin-pw"
+
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    out = io.StringIO()
+    argv = ["whoami", "--server", BASE, "--username", "admin"]
+    assert main(argv, transport=fake.transport, stdout=out, stderr=io.StringIO()) == 0
+    assert out.getvalue().strip() == "admin"
+    assert prompts == ["Password for admin: "]
+
+
+def test_no_prompt_without_a_terminal() -> None:
+    fake = seeded()
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["whoami", "--server", BASE, "--username", "admin"]
+    assert main(argv, transport=fake.transport, stdout=out, stderr=err) == 2
+    assert "not logged in" in err.getvalue()
+
+
+def test_an_api_token_from_reviewboardrc_is_used_where_it_can_be(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = seeded()
+    secret = next(t["token"] for t in fake.tokens.values() if fake.owner[t["id"]] == "alice")
+    (isolated / ".reviewboardrc").write_text(
+        f'REVIEWBOARD_URL = "{BASE}"\nUSERNAME = "alice"\nAPI_TOKEN = "{secret}"\n'
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["whoami"], transport=fake.transport, stdout=out, stderr=err) == 0
+    assert out.getvalue().strip() == "alice"
+    assert fake.requests[-1].headers["Authorization"].startswith("token ")
+    # Token management needs a password: on a terminal it is asked for instead.
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "alice-pw")
+    monkeypatch.setattr("sys.stdin", _Terminal())
+    out = io.StringIO()
+    assert main(["list", "-o", "json"], transport=fake.transport, stdout=out, stderr=err) == 0
+    assert [t["note"] for t in json.loads(out.getvalue())] == ["alice ci"]
+    assert fake.requests[-1].headers["Authorization"].startswith("Basic ")
+    assert secret not in out.getvalue() + err.getvalue()
