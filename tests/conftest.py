@@ -6,4 +6,4 @@ Tests register extra secrets with ``secretscan.register_secret`` or the
 ``secrets_registry`` fixture.
 """
 
-pytest_plugins = ["secretscan"]
+pytest_plugins = ["secretscan", "require_integration"]
