@@ -36,23 +36,12 @@ from rbtools.api.decode import decode_response as rbtools_decode  # type: ignore
 from rbtools.api.factory import create_resource  # type: ignore[import-untyped]  # noqa: E402
 from rbtools.api.transport import Transport  # type: ignore[import-untyped]  # noqa: E402
 
+from rbtokens.audit import TOKEN_FIELDS  # noqa: E402
 from rbtokens.decoding import decode_response  # noqa: E402
 from tools.standin import Dataset, TokenKind, serve_in_thread  # noqa: E402
 
 TOKENS = 200
-FIELDS = (
-    "id",
-    "note",
-    "policy",
-    "expires",
-    "expired",
-    "valid",
-    "invalid_reason",
-    "last_used",
-    "time_added",
-    "token_generator_id",
-    "deprecated",
-)
+FIELDS = tuple(TOKEN_FIELDS.split(","))  # what an audit asks for
 AUDIT_QUERY = "&only-fields=" + ",".join(FIELDS) + "&only-links="
 read = operator.attrgetter(*FIELDS)
 MIME = "application/vnd.reviewboard.org.api-tokens+json"

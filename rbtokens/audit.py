@@ -58,6 +58,7 @@ from .errors import (
     PasswordLoginRequiredError,
     RBTokensError,
     UnexpectedContentType,
+    first_error,
 )
 from .models import APIToken
 from .resources import ListResource
@@ -840,15 +841,7 @@ async def audit(
     try:
         return await walk.run()
     except ExceptionGroup as group:
-        raise _unwrap(group) from None
-
-
-def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The first leaf of an exception group (workers fail one at a time)."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
+        raise first_error(group) from None
 
 
 class AuditStream:
@@ -906,7 +899,7 @@ class AuditStream:
             yield finding
         if self._error is not None:
             error, self._error = self._error, None
-            raise _unwrap(error) if isinstance(error, BaseExceptionGroup) else error
+            raise first_error(error) if isinstance(error, BaseExceptionGroup) else error
 
     async def __aexit__(
         self,
@@ -923,7 +916,7 @@ class AuditStream:
         await self._tg.__aexit__(None, None, None)
         if exc is None and self._error is not None:
             error = self._error
-            raise _unwrap(error) if isinstance(error, BaseExceptionGroup) else error
+            raise first_error(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 def audit_stream(
@@ -1036,5 +1029,5 @@ async def revoke_findings(
             for slot, (username, token_id) in enumerate(keys):
                 tg.start_soon(revoke, slot, username, token_id)
     except ExceptionGroup as group:
-        raise _unwrap(group) from None
+        raise first_error(group) from None
     return [r for r in results if r is not None]

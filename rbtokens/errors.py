@@ -74,6 +74,7 @@ __all__ = [
     "TokensError",
     "TransportError",
     "UnexpectedContentType",
+    "first_error",
     "redact",
 ]
 
@@ -343,6 +344,23 @@ _BY_STATUS: dict[int, type[APIError]] = {
     429: RateLimitedError,
 }
 _LOCKOUT_TEXT = "maximum number of login attempts"
+
+
+def first_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error to raise for a failed task group: its first rbtokens error.
+
+    Callers catch :class:`RBTokensError`, not an exception group; concurrent
+    workers fail one at a time, so the first rbtokens error is the cause.
+    """
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    return next((e for e in leaves if isinstance(e, RBTokensError)), leaves[0] if leaves else group)
 
 
 def api_error_class(http_status: int, error_code: int, message: str) -> type[APIError]:

@@ -17,7 +17,7 @@ from yarl import URL
 
 from .encoding import encode_query, expand_template
 from .errors import NavigationError, UnexpectedContentType, redact
-from .resources import Count, ItemResource, ListResource
+from .resources import Count, ItemResource, ListResource, expect_item
 
 __all__ = [
     "APIToken",
@@ -35,14 +35,6 @@ def _expect_list(res: Any, item_type: type[Any]) -> Any:
     if not (isinstance(res, ListResource) and issubclass(res.item_type, item_type)):
         raise UnexpectedContentType(
             f"expected a list of {item_type.__name__}, got {res!r}", http_status=200
-        )
-    return res
-
-
-def _expect_item(res: Any, cls: type[Any]) -> Any:
-    if not isinstance(res, cls):
-        raise UnexpectedContentType(
-            f"expected {cls.__name__}, got {type(res).__name__}", http_status=200
         )
     return res
 
@@ -131,11 +123,11 @@ class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
 
     async def get_session(self) -> Session:
         """The session resource: who is logged in."""
-        return _expect_item(await self.follow("session"), Session)  # type: ignore[no-any-return]
+        return expect_item(await self.follow("session"), Session)
 
     async def get_info(self) -> ServerInfo:
         """The server-info resource."""
-        return _expect_item(await self.follow("info"), ServerInfo)  # type: ignore[no-any-return]
+        return expect_item(await self.follow("info"), ServerInfo)
 
     async def get_users(self, **query: Any) -> ListResource[User]:
         """The users list (``q``, ``include_inactive``, ``max_results``, ...)."""
@@ -144,7 +136,7 @@ class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
     async def get_user(self, *, username: str, **query: Any) -> User:
         """One user by name."""
         res = await self.get_template("user", username=username, **query)
-        return _expect_item(res, User)  # type: ignore[no-any-return]
+        return expect_item(res, User)
 
     async def get_api_tokens(self, *, username: str, **query: Any) -> ListResource[APIToken]:
         """A user's API tokens."""
@@ -158,7 +150,7 @@ class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
         res = await self.get_template(
             "api_token", username=username, api_token_id=api_token_id, **query
         )
-        return _expect_item(res, APIToken)  # type: ignore[no-any-return]
+        return expect_item(res, APIToken)
 
 
 class ServerInfo(_Capabilities, ItemResource, kw_only=True, dict=True):
@@ -182,7 +174,7 @@ class Session(ItemResource, kw_only=True, dict=True):
 
     async def get_user(self, **query: Any) -> User:
         """The logged-in user."""
-        return _expect_item(await self.follow("user", **query), User)  # type: ignore[no-any-return]
+        return expect_item(await self.follow("user", **query), User)
 
 
 class User(ItemResource, kw_only=True, dict=True):

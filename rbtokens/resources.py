@@ -22,7 +22,7 @@ import msgspec
 from yarl import URL
 
 from .encoding import encode_query, merge_query
-from .errors import ClientStateError, NavigationError, UnexpectedContentType
+from .errors import ClientStateError, NavigationError, UnexpectedContentType, first_error
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -136,13 +136,13 @@ class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
     async def get_self(self) -> Self:
         """Fetch the item again, revalidating with ``If-None-Match`` only."""
         res = await self.client.request("GET", self.href, cached=self)
-        return _expect(res, type(self))
+        return expect_item(res, type(self))
 
     async def update(self, **fields: Any) -> Self:
         """PUT ``fields`` to the item's ``update`` link and return the new state."""
         link = self._link("update")
         res = await self.client.request(link.method, link.href, data=fields)
-        return _expect(res, type(self))
+        return expect_item(res, type(self))
 
     async def delete(self) -> None:
         """DELETE the item through its ``delete`` link."""
@@ -159,14 +159,8 @@ class Count(msgspec.Struct, kw_only=True):
 T = TypeVar("T", bound=ItemResource)
 
 
-def _first_leaf(group: BaseExceptionGroup[Any]) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _expect(res: Any, cls: type[T]) -> T:
+def expect_item(res: Any, cls: type[T]) -> T:
+    """``res`` if it is a ``cls``; otherwise the server sent the wrong type."""
     if not isinstance(res, cls):
         raise UnexpectedContentType(
             f"expected {cls.__name__}, got {type(res).__name__}", http_status=200
@@ -258,13 +252,13 @@ class ListResource(_Navigable, Generic[T]):
         except ValueError as exc:
             raise NavigationError(f"cannot build an item URL from {self.href!r}: {exc}") from None
         res = await self.client.request("GET", url, query=encode_query(query))
-        return _expect(res, self.item_type)
+        return expect_item(res, self.item_type)
 
     async def create(self, **fields: Any) -> T:
         """POST ``fields`` to the list's ``create`` link; returns the new item."""
         link = self._link("create")
         res = await self.client.request(link.method, link.href, data=fields)
-        return _expect(res, self.item_type)
+        return expect_item(res, self.item_type)
 
     async def pages(self, *, concurrency: int = 1) -> AsyncIterator[ListResource[T]]:
         """Yield this page and every following one, in order.
@@ -320,7 +314,7 @@ class ListResource(_Navigable, Generic[T]):
                         tg.start_soon(self._fetch_into, results, slot, template, start, size)
             except ExceptionGroup as group:
                 # Callers catch RBTokensError, not a group: raise the first failure.
-                raise _first_leaf(group) from None
+                raise first_error(group) from None
             for res in results:
                 if res is not None:
                     yield res

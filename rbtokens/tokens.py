@@ -51,6 +51,7 @@ from .errors import (
     TokenNotFoundError,
     TokensError,
     TransportError,
+    first_error,
 )
 from .models import APIToken, Root, User
 from .policy import FULL_ACCESS, Policy, policy_warnings, validate_policy
@@ -81,23 +82,6 @@ PolicyLike = Policy | Mapping[str, Any]
 
 
 # -- errors ---------------------------------------------------------------------
-
-
-def _leaf_errors(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            yield from _leaf_errors(sub)
-    else:
-        yield exc
-
-
-def _unwrap_group(exc: BaseExceptionGroup[Any]) -> BaseException:
-    """The first rbtokens error inside a task group's exception group."""
-    leaves = builtins.list(_leaf_errors(exc))
-    for leaf in leaves:
-        if isinstance(leaf, RBTokensError):
-            return leaf
-    return leaves[0] if leaves else exc
 
 
 def _translate(exc: BaseException, action: str, *, token_auth: bool) -> TokensError:
@@ -462,7 +446,7 @@ class Tokens:
         except TokensError:
             raise
         except BaseExceptionGroup as group:
-            inner = _unwrap_group(group)
+            inner = first_error(group)
             if isinstance(inner, RBTokensError):
                 raise _translate(inner, action, token_auth=self._token_auth) from inner
             raise
