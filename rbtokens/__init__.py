@@ -14,7 +14,6 @@ from .audit import (
     TokenRecord,
     audit,
     audit_stream,
-    is_unrestricted,
     revoke_findings,
 )
 from .client import ClientStats, RBClient, RBTokensWarning, RetryPolicy
@@ -57,6 +56,7 @@ from .policy import (
     READ_ONLY,
     Policy,
     is_allowed,
+    is_unrestricted,
     policy_warnings,
     validate_policy,
 )

@@ -15,13 +15,21 @@ the client's :class:`~rbtokens.client.RetryPolicy` honours 429 and
 ``Retry-After``. A user whose tokens cannot be read is listed under
 ``failures``; none is skipped silently.
 
+The users list has no ORDER BY, so users added or deleted during the walk
+shift the offsets. When the pages disagree (a changing ``total_results``, a
+user listed twice, fewer users than reported), the list is read again
+serially by its ``next`` links and every user not yet seen is audited; if it
+still does not add up, a :class:`Failure` with no username makes the report
+incomplete. Without an administrator login, other users' token lists answer
+403: after the first few the walk stops with one failure saying so.
+
 Rules and default severities (change them with :class:`Rules`):
 
 ====================  ========  ==============================================
 rule                  severity  a finding for
 ====================  ========  ==============================================
-inactive-owner        critical  a usable token whose owner is inactive
-unrestricted-policy   high      a usable token whose policy denies nothing
+unrestricted-policy   high      a usable token whose global policy denies nothing
+inactive-owner        medium    a usable token whose owner is inactive
 no-expiry             medium    a usable token that never expires
 deprecated-generator  medium    a usable token in the legacy SHA-1 format
 stale                 low       a usable token last used over 90 days ago
@@ -34,7 +42,10 @@ invalid               info      an invalidated token still on record
 
 A token is *usable* when it is valid and not expired (the server's ``valid``
 ignores expiry). Expired and invalid tokens cannot be used, so they only get
-the ``expired``/``invalid`` findings, which say the record can go.
+the ``expired``/``invalid`` findings, which say the record can go. *Usable*
+describes the token, not its owner: Review Board refuses every token of an
+inactive user (401), but the token works again if the account is reactivated,
+which is what ``inactive-owner`` reports.
 """
 
 from __future__ import annotations
@@ -56,11 +67,13 @@ from .encoding import MAX_RESULTS, encode_query
 from .errors import (
     AuthenticationError,
     PasswordLoginRequiredError,
+    PermissionDeniedError,
     RBTokensError,
     UnexpectedContentType,
     first_error,
 )
 from .models import APIToken
+from .policy import is_unrestricted
 from .resources import ListResource
 
 if TYPE_CHECKING:
@@ -82,8 +95,8 @@ __all__ = [
     "TokenRecord",
     "audit",
     "audit_stream",
-    "is_unrestricted",
     "revoke_findings",
+    "validate_revoke_rules",
 ]
 
 
@@ -130,7 +143,7 @@ DEFAULT_SEVERITIES: Mapping[str, Severity] = {
     "unrestricted-policy": Severity.HIGH,
     "deprecated-generator": Severity.MEDIUM,
     "invalid": Severity.INFO,
-    "inactive-owner": Severity.CRITICAL,
+    "inactive-owner": Severity.MEDIUM,
     "too-many-tokens": Severity.LOW,
 }
 
@@ -181,10 +194,6 @@ class Rules(msgspec.Struct, kw_only=True):
         self.severities = {rule: Severity(full[rule]) for rule in RULES}
         enabled = set(self.enabled)
         self.enabled = tuple(rule for rule in RULES if rule in enabled)
-
-    def severity(self, rule: str) -> Severity:
-        """The severity findings of ``rule`` get."""
-        return self.severities[rule]
 
 
 class TokenRecord(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -258,8 +267,8 @@ class Report(msgspec.Struct, kw_only=True):
 
     @property
     def complete(self) -> bool:
-        """True when every user was audited."""
-        return not self.failures
+        """True when every user was audited (the same as ``summary.complete``)."""
+        return self.summary.complete
 
     def at_least(self, severity: Severity | str) -> list[Finding]:
         """The findings of ``severity`` or worse."""
@@ -273,53 +282,29 @@ class Report(msgspec.Struct, kw_only=True):
 
 # -- rule evaluation (pure) ----------------------------------------------------
 
-_METHODS = ("GET", "POST", "PUT", "DELETE")
+
+def _plural(n: float, unit: str) -> str:
+    return f"{n:g} {unit}" if n == 1 else f"{n:g} {unit}s"
 
 
-def _section_denies(section: Any) -> bool:
-    if not isinstance(section, dict):
-        return False
-    allow = section.get("allow") or ()
-    block = section.get("block") or ()
-    for method in _METHODS:
-        if method in block:
-            return True
-        if method not in allow and "*" in block:
-            return True
-    return False
+def _age(delta: timedelta, threshold: float) -> str:
+    """How long ago, in whole days, for a rule that fires above ``threshold`` days.
 
-
-def is_unrestricted(policy: Mapping[str, Any] | None) -> bool:
-    """Whether a token policy denies nothing (``{}`` or ``*`` allowed everywhere).
-
-    Review Board allows by default, so a policy is unrestricted unless some
-    section, global or per resource, blocks one of GET, POST, PUT or DELETE.
+    Whole days round down, so an age just over the threshold would read as the
+    threshold itself ("90 days" under "more than 90 days"): it then says "over".
     """
-    if not policy:
-        return True
-    resources = policy.get("resources")
-    if not isinstance(resources, dict):
-        return True
-    for key, value in resources.items():
-        if key == "*":
-            if _section_denies(value):
-                return False
-        elif isinstance(value, dict) and any(_section_denies(s) for s in value.values()):
-            return False
-    return True
-
-
-def _days(delta: timedelta) -> int:
-    """Whole days elapsed (rounded down)."""
-    return int(delta.total_seconds() // 86400)
+    days = int(delta.total_seconds() // 86400)
+    if days > threshold:
+        return f"{_plural(days, 'day')} ago"
+    return f"over {_plural(threshold, 'day')} ago"
 
 
 def _span(delta: timedelta) -> str:
     """A time left, to the nearest day (hours when under a day)."""
     seconds = delta.total_seconds()
     if seconds < 86400:
-        return f"{max(1, round(seconds / 3600))} hours"
-    return f"{round(seconds / 86400)} days"
+        return _plural(max(1, round(seconds / 3600)), "hour")
+    return _plural(round(seconds / 86400), "day")
 
 
 def _date(value: datetime) -> str:
@@ -333,10 +318,12 @@ class _Judge:
         "expiring_before",
         "max_tokens",
         "never_used_before",
+        "never_used_days",
         "now",
         "on",
         "sev",
         "stale_before",
+        "stale_days",
     )
 
     def __init__(self, rules: Rules, now: datetime) -> None:
@@ -346,6 +333,8 @@ class _Judge:
         self.expiring_before = now + timedelta(days=rules.expiring_soon_days)
         self.never_used_before = now - timedelta(days=rules.never_used_days)
         self.stale_before = now - timedelta(days=rules.stale_days)
+        self.never_used_days = rules.never_used_days
+        self.stale_days = rules.stale_days
         self.max_tokens = rules.max_tokens
 
     def judge(
@@ -420,15 +409,25 @@ class _Judge:
                             username,
                             tid,
                             "never-used",
-                            f"never used since it was added {_days(now - added)} days ago",
+                            "never used since it was added "
+                            + _age(now - added, self.never_used_days),
                         )
                     )
             elif last_used < self.stale_before and "stale" in on:
                 findings.append(
-                    self._f(username, tid, "stale", f"last used {_days(now - last_used)} days ago")
+                    self._f(
+                        username,
+                        tid,
+                        "stale",
+                        f"last used {_age(now - last_used, self.stale_days)} ({_date(last_used)})",
+                    )
                 )
             if "unrestricted-policy" in on and is_unrestricted(t.policy):
-                what = "an empty policy ({})" if not t.policy else "a policy that denies nothing"
+                what = (
+                    "an empty policy ({})"
+                    if not t.policy
+                    else "a policy whose global section denies nothing"
+                )
                 findings.append(
                     self._f(username, tid, "unrestricted-policy", f"full access: {what}")
                 )
@@ -446,7 +445,11 @@ class _Judge:
             if not active and "inactive-owner" in on:
                 findings.append(
                     self._f(
-                        username, tid, "inactive-owner", "the owner is inactive; the token works"
+                        username,
+                        tid,
+                        "inactive-owner",
+                        "the owner is inactive: refused now, works again if the account "
+                        "is reactivated",
                     )
                 )
         if count > self.max_tokens and "too-many-tokens" in on:
@@ -493,7 +496,12 @@ ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(users_done, users_total)``; the total is None until known."""
 
 # A job: ("users", start, size) | ("user", username, active, tokens_href) | ("lookup", username)
+# | ("rewalk",)
 _Job = tuple[Any, ...]
+
+#: Token lists answered 403 before a walk of every user concludes that the
+#: login is not an administrator's and stops.
+FORBIDDEN_LIMIT = 3
 _Sink = Callable[[list[Finding]], Any]
 
 
@@ -509,7 +517,7 @@ class _Walk:
         now: datetime | None,
         users: Iterable[str] | None,
         progress: ProgressCallback | None,
-        sink: _Sink | None,
+        sink: _Sink | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -535,6 +543,12 @@ class _Walk:
         self.inactive = 0
         self.usable = 0
         self.max_total = 0
+        self.totals: set[int] = set()
+        self.shifted = False  # the users list changed under the concurrent walk
+        self.page_failed = False
+        self.rewalk_added = 0
+        self.forbidden: list[Failure] = []
+        self.stopped = False
         self._pending = 0
         self._tail_start = 0
         self._jobs: deque[_Job] = deque()
@@ -546,6 +560,8 @@ class _Walk:
     # which yields to the event loop on every receive.
 
     def _submit(self, job: _Job) -> None:
+        if self.stopped:
+            return
         self._pending += 1
         self._jobs.append(job)
         self._wake()
@@ -572,8 +588,10 @@ class _Walk:
                     await self._audit_user(job[1], job[2], job[3])
                 elif kind == "users":
                     await self._users_page(job[1], job[2])
-                else:
+                elif kind == "lookup":
                     await self._lookup_user(job[1])
+                else:
+                    await self._rewalk()
             finally:
                 self._pending -= 1
                 if self._pending == 0:
@@ -610,17 +628,47 @@ class _Walk:
             self._plan_pages(first)
             self._add_users(first)
         self._report_progress()
+        await self._run_workers()
+        drifted = self.shifted or self.users_listed < self.max_total
+        if first is not None and drifted and not self.stopped and not self.page_failed:
+            # Offsets moved under the concurrent walk: read the list again by its
+            # ``next`` links, auditing whoever was not seen yet.
+            self._submit(("rewalk",))
+            await self._run_workers()
+        self._settle_forbidden()
+        elapsed = time.perf_counter() - t0
+        return self._report(started, elapsed, base)
+
+    async def _run_workers(self) -> None:
         workers = min(self.concurrency, max(1, self._pending_hint()))
         async with anyio.create_task_group() as tg:
             for _ in range(workers):
                 tg.start_soon(self._worker)
-        if first is not None and self.users_listed < self.max_total:
-            self.warnings.append(
-                f"the server reported {self.max_total} users but {self.users_listed} were "
-                "listed: users were deleted while the audit ran, or some were missed"
+
+    def _stop(self) -> None:
+        """Drop every queued job and accept no more (in-flight requests finish)."""
+        self.stopped = True
+        self._pending -= len(self._jobs)
+        self._jobs.clear()
+        if self._pending == 0:
+            self._wake()
+
+    def _settle_forbidden(self) -> None:
+        """403s on token lists: one failure when they stopped the walk, else one per user."""
+        if not self.stopped:
+            self.failures.extend(self.forbidden)
+            return
+        self.failures.append(
+            Failure(
+                username=None,
+                error=(
+                    "auditing every user needs an administrator login: Review Board refused "
+                    f"{len(self.forbidden)} users' token lists (403), so the audit stopped"
+                ),
+                error_type="PermissionDeniedError",
+                http_status=403,
             )
-        elapsed = time.perf_counter() - t0
-        return self._report(started, elapsed, base)
+        )
 
     def _pending_hint(self) -> int:
         if self.users_total is not None:
@@ -634,6 +682,8 @@ class _Walk:
         size = len(first.items)
         self.users_total = total
         self.max_total = max(self.max_total, total or 0)
+        if total is not None:
+            self.totals.add(total)
         if not first.has_link("next") or size == 0:
             return
         starts = range(size, total, size) if total is not None else range(size, size + 1)
@@ -656,29 +706,86 @@ class _Walk:
         except AuthenticationError:
             raise
         except RBTokensError as exc:
+            self.page_failed = True
             self.failures.append(_failure(None, exc, prefix=f"users {end}: "))
             return
         total = page.total_results
         if total is not None:
+            self.totals.add(total)
+            self.shifted |= len(self.totals) > 1
             self.max_total = max(self.max_total, total)
             if self.users_total is not None and total > self.users_total:
                 self.users_total = total
-        self._add_users(page)
+        if self._add_users(page) < len(page.items):
+            self.shifted = True  # a user seen on an earlier page: the offsets moved
         # The list grew while the audit ran: follow ``next`` past the planned pages.
         if start >= self._tail_start and page.has_link("next") and page.items:
             self._tail_start = start + size
             self._submit(("users", start + size, size))
         self._report_progress()
 
-    def _add_users(self, page: ListResource[User]) -> None:
+    def _add_users(self, page: ListResource[User]) -> int:
+        """Queue the users not seen yet; return how many there were."""
         seen = self.seen_users
+        added = 0
         for user in page.items:
             if user.id in seen:
                 continue
             seen.add(user.id)
+            added += 1
             self.users_listed += 1
             link = user.links.get("api_tokens")
             self._submit(("user", user.username, user.is_active, link.href if link else None))
+        return added
+
+    async def _rewalk(self) -> None:
+        """Read the users list again, serially by ``next``; audit the users not seen yet."""
+        assert self._root is not None
+        ids: set[int | str] = set()
+        totals: set[int] = set()
+        visited: set[str] = set()
+        try:
+            page: ListResource[User] | None = await self._root.get_users(
+                include_inactive=True,
+                max_results=MAX_RESULTS,
+                only_fields=USER_FIELDS,
+                only_links=USER_LINKS,
+            )
+            while page is not None:
+                if page.total_results is not None:
+                    totals.add(page.total_results)
+                ids.update(user.id for user in page.items)
+                self.rewalk_added += self._add_users(page)
+                nxt = page.links.get("next")
+                if not page.items or nxt is None or nxt.href in visited:
+                    break
+                visited.add(nxt.href)
+                page = await page.get_next()
+        except AuthenticationError:
+            raise
+        except RBTokensError as exc:
+            self.failures.append(_failure(None, exc, prefix="users (read again): "))
+            return
+        if self.users_total is not None:
+            self.users_total = max(self.users_total, self.users_listed)
+        reported = max(totals, default=0)
+        if len(totals) > 1 or len(ids) < reported:
+            self.failures.append(
+                Failure(
+                    username=None,
+                    error=(
+                        "the users list kept changing while it was read (the server "
+                        f"reported {reported} users, {len(ids)} were listed): some users "
+                        "may not have been audited; run the audit again"
+                    ),
+                    error_type="UsersListChanged",
+                )
+            )
+        elif self.rewalk_added:
+            self.warnings.append(
+                "the users list changed while the audit ran: it was read again and "
+                f"{self.rewalk_added} more user(s) were audited"
+            )
 
     async def _lookup_user(self, username: str) -> None:
         assert self._root is not None
@@ -689,6 +796,7 @@ class _Walk:
         except AuthenticationError:
             raise
         except RBTokensError as exc:
+            self.users_listed += 1  # asked for: listed, and failed
             self.failures.append(_failure(username, exc))
             self._user_done()
             return
@@ -716,6 +824,18 @@ class _Walk:
                 tokens = await _follow_pages(res)
         except AuthenticationError:
             raise
+        except PermissionDeniedError as exc:
+            self.forbidden.append(_failure(username, exc))
+            if (
+                self.only_users is None
+                and len(self.forbidden) >= FORBIDDEN_LIMIT
+                and self.users_audited <= 1
+                and not self.stopped
+            ):
+                # Not an administrator: every other user's list would be refused too.
+                self._stop()
+            self._user_done()
+            return
         except RBTokensError as exc:
             self.failures.append(_failure(username, exc))
             self._user_done()
@@ -786,6 +906,26 @@ class _Walk:
         )
 
 
+def _new_walk(
+    client: RBClient,
+    *,
+    concurrency: int,
+    rules: Rules | None,
+    now: datetime | None,
+    users: Iterable[str] | None,
+    progress: ProgressCallback | None,
+) -> _Walk:
+    """The walk behind :func:`audit` and :func:`audit_stream` (checks the options)."""
+    return _Walk(
+        client,
+        concurrency=concurrency,
+        rules=rules or Rules(),
+        now=now,
+        users=users,
+        progress=progress,
+    )
+
+
 async def _follow_pages(first: ListResource[APIToken]) -> list[APIToken]:
     """Every token from ``first`` on, following ``next`` (over 200 tokens), each id once."""
     tokens = list(first.items)
@@ -829,14 +969,8 @@ async def audit(
     are listed in ``report.failures``. A refused login raises
     :class:`~rbtokens.errors.AuthenticationError`.
     """
-    walk = _Walk(
-        client,
-        concurrency=concurrency,
-        rules=rules or Rules(),
-        now=now,
-        users=users,
-        progress=progress,
-        sink=None,
+    walk = _new_walk(
+        client, concurrency=concurrency, rules=rules, now=now, users=users, progress=progress
     )
     try:
         return await walk.run()
@@ -938,14 +1072,8 @@ def audit_stream(
                 print(finding.username, finding.rule)
         report = stream.report
     """
-    walk = _Walk(
-        client,
-        concurrency=concurrency,
-        rules=rules or Rules(),
-        now=now,
-        users=users,
-        progress=progress,
-        sink=None,
+    walk = _new_walk(
+        client, concurrency=concurrency, rules=rules, now=now, users=users, progress=progress
     )
     return AuditStream(walk, buffer)
 
@@ -965,6 +1093,26 @@ class RevokeResult(msgspec.Struct, kw_only=True, frozen=True):
     error: str | None = None
 
 
+def validate_revoke_rules(rules: Collection[str]) -> set[str]:
+    """The rules :func:`revoke_findings` may act on, or :class:`ValueError`.
+
+    Unknown names and per-user rules (``too-many-tokens`` names no single
+    token) are refused, as is an empty set. Cheap: call it before an audit.
+    """
+    wanted = set(rules)
+    if not wanted:
+        raise ValueError("no rule given")
+    unknown = wanted - set(RULES)
+    if unknown:
+        raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
+    per_user = wanted & USER_RULES
+    if per_user:
+        raise ValueError(
+            f"{', '.join(sorted(per_user))} names no single token; it cannot be revoked"
+        )
+    return wanted
+
+
 async def revoke_findings(
     client: RBClient,
     findings: Iterable[Finding],
@@ -979,15 +1127,7 @@ async def revoke_findings(
     With ``apply`` each gets ``revoked`` or ``failed`` (with the error). Per-user
     rules (``too-many-tokens``) name no single token and are refused.
     """
-    wanted = set(rules)
-    unknown = wanted - set(RULES)
-    if unknown:
-        raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
-    per_user = wanted & USER_RULES
-    if per_user:
-        raise ValueError(
-            f"{', '.join(sorted(per_user))} names no single token; it cannot be revoked"
-        )
+    wanted = validate_revoke_rules(rules)
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     targets: dict[tuple[str, int], list[str]] = {}

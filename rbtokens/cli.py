@@ -13,6 +13,8 @@ import csv
 import getpass
 import json
 import logging
+import math
+import re
 import sys
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -22,10 +24,26 @@ from typing import TYPE_CHECKING, Any, TextIO
 import msgspec
 
 from . import __version__
-from .audit import RULES, Report, RevokeResult, Rules, audit, audit_stream, revoke_findings
+from .audit import (
+    RULES,
+    Report,
+    RevokeResult,
+    Rules,
+    Severity,
+    audit,
+    audit_stream,
+    revoke_findings,
+    validate_revoke_rules,
+)
 from .client import RBClient
 from .config import ConfigError, Settings, resolve
-from .errors import PasswordLoginRequiredError, RBTokensError, TokensError, redact
+from .errors import (
+    PasswordLoginRequiredError,
+    RBTokensError,
+    RotationError,
+    TokensError,
+    redact,
+)
 from .models import APIToken, GenericItem, mask_secret
 from .policy import FULL_ACCESS, READ_ONLY
 from .resources import Count, ListResource
@@ -42,22 +60,26 @@ EXIT_FINDINGS = 1
 EXIT_INCOMPLETE = 2
 
 FORMATS = ("table", "json", "ndjson", "csv", "yaml")
-SEVERITY_NAMES = ("info", "low", "medium", "high", "critical")
+SEVERITY_NAMES = tuple(s.value for s in Severity)
 DEFAULT_EXPIRES_DAYS = 90.0
 DEFAULT_TIMEOUT = 60.0
 
 EPILOG = """\
 exit codes:
-  0  success; for audit: complete, and no finding at or above --fail-on
-  1  audit: some finding is at or above --fail-on
-  2  incomplete audit (users that could not be read, or revocations that
-     failed), a usage error, or a failed request
+  0    success; for audit: complete, and no finding at or above --fail-on
+  1    audit: some finding is at or above --fail-on
+  2    incomplete audit (users that could not be read, or revocations that
+       failed), a usage error, a failed request, or any other error
+  130  interrupted (Ctrl-C)
 
 settings come from options, then the environment (RBTOKENS_SERVER,
 RBTOKENS_USERNAME, RBTOKENS_PASSWORD, RBTOKENS_API_TOKEN), then RBTools'
-.reviewboardrc (REVIEWBOARD_URL, USERNAME, PASSWORD, API_TOKEN). A missing
-password is prompted for when stdin is a terminal. Managing tokens needs a
-password login: Review Board refuses it to API-token logins.
+.reviewboardrc (REVIEWBOARD_URL, USERNAME, PASSWORD, API_TOKEN). A
+.reviewboardrc gives USERNAME, PASSWORD and API_TOKEN only when its
+REVIEWBOARD_URL is the server in use; options and RBTOKENS_* variables are
+always used. A missing password is prompted for when stdin is a terminal;
+otherwise it is an error. Managing tokens needs a password login: Review
+Board refuses it to API-token logins.
 
 Token secrets are never printed, except once by create and rotate.
 """
@@ -105,7 +127,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
     group.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         default=default,
         help="per-request timeout (default: 60)",
@@ -132,29 +154,60 @@ def _connection_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--verbose",
         action="count",
         default=0 if top else argparse.SUPPRESS,
-        help="log requests to stderr (-vv: more)",
+        help="log each request to stderr (-vv: also aiohttp)",
     )
     out.add_argument(
         "-q",
         "--quiet",
         action="store_true",
         default=False if top else argparse.SUPPRESS,
-        help="no progress bar or notes on stderr",
+        help="no progress bar, notes or warnings on stderr",
     )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(low: int, high: int = 10**9) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
 
 
-def _days(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
+def _number(*, high: float, positive: bool = False) -> Callable[[str], float]:
+    """A finite float, at least 0 (above 0 when ``positive``) and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(
+                f"must be {'above' if positive else 'at least'} 0, got {text}"
+            )
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_count = _int_at_least(0)
+_token_id_type = _int_at_least(1, 2**63 - 1)
+#: Day counts (thresholds, expiries): up to 100 years, so dates never overflow.
+_days = _number(high=36500.0)
+_hours = _number(high=36500.0 * 24)
+_seconds = _number(high=86400.0, positive=True)
 
 
 def _owner(parser: argparse.ArgumentParser) -> None:
@@ -162,7 +215,7 @@ def _owner(parser: argparse.ArgumentParser) -> None:
 
 
 def _token_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("token_id", type=int, metavar="TOKEN_ID", help="the token's id")
+    parser.add_argument("token_id", type=_token_id_type, metavar="TOKEN_ID", help="the token's id")
 
 
 def _policy_options(parser: argparse.ArgumentParser) -> None:
@@ -221,7 +274,7 @@ def _audit_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--stale-days", type=_days, default=90.0, help="stale age (default: 90)")
     p.add_argument(
-        "--max-tokens", type=int, default=10, help="too-many-tokens above this (default: 10)"
+        "--max-tokens", type=_count, default=10, help="too-many-tokens above this (default: 10)"
     )
     p.add_argument(
         "--severity",
@@ -286,7 +339,7 @@ def _token_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
     _owner(p)
     p.add_argument(
         "--grace",
-        type=float,
+        type=_hours,
         default=24.0,
         metavar="HOURS",
         help="the old token keeps working this long (default: 24; 0 retires it now)",
@@ -304,7 +357,7 @@ def _token_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
     )
 
     p = verb("revoke", "Delete API tokens: the only revocation Review Board honours.")
-    p.add_argument("token_ids", type=int, nargs="+", metavar="TOKEN_ID")
+    p.add_argument("token_ids", type=_token_id_type, nargs="+", metavar="TOKEN_ID")
     _owner(p)
 
 
@@ -368,6 +421,25 @@ def _builtins(obj: Any) -> Any:
     return msgspec.to_builtins(obj)
 
 
+def _row(obj: Any) -> dict[str, Any]:
+    """A struct as a dict for table/CSV rows; datetimes stay datetimes (see :func:`_cell`)."""
+    row: dict[str, Any] = msgspec.to_builtins(obj, builtin_types=(datetime,))
+    return row
+
+
+# C0 and C1 controls, DEL, and the Unicode bidirectional overrides: none of them
+# may reach a terminal from server data (a token note is anyone's text).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile("[\t\n\r\v\f]")
+# OWASP CSV injection: a spreadsheet runs cells that start with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _printable(text: str) -> str:
+    """``text`` without terminal control characters (line breaks and tabs become spaces)."""
+    return _CONTROLS.sub("", _SPACES.sub(" ", text))
+
+
 def _cell(value: Any, *, table: bool) -> str:
     if value is None:
         return ""
@@ -378,12 +450,16 @@ def _cell(value: Any, *, table: bool) -> str:
             return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
         return value.isoformat()
     if isinstance(value, str):
-        if table and len(value) >= 19 and value[4:5] == "-" and value[10:11] == "T":
-            return value[:16].replace("T", " ")
-        return value
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, default=_json_default)
-    return str(value)
+        text = value
+    elif isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, sort_keys=True, default=_json_default)
+    else:
+        return str(value)
+    if table:
+        return _printable(text)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -473,16 +549,16 @@ class Output:
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for key, value in data.items():
-            table.add_row(Text(key), Text(_cell(value, table=True)))
+            table.add_row(Text(_printable(key)), Text(_cell(value, table=True)))
         self.console().print(table)
 
     def text(self, line: str) -> None:
         """A plain line on stdout."""
-        self.stdout.write(line + "\n")
+        self.stdout.write(_printable(line) + "\n")
 
     def note(self, message: str) -> None:
-        """A line on stderr for the human."""
-        self.stderr.write(message + "\n")
+        """A line on stderr for the human (control characters removed)."""
+        self.stderr.write(_printable(message) + "\n")
         self.stderr.flush()
 
     # -- machine formats --
@@ -563,7 +639,11 @@ class Output:
         )
 
     def csv(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
-        """A CSV table with a header row."""
+        """A CSV table with a header row.
+
+        Text cells starting with ``=``, ``+``, ``-``, ``@``, tab or CR get a
+        leading ``'`` so that spreadsheets show them instead of running them.
+        """
         writer = csv.writer(self.stdout, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
@@ -668,10 +748,18 @@ def _credentials(settings: Settings, verb: str) -> tuple[str | None, str | None,
             password = getpass.getpass(f"Password for {username}: ")
     if password and not username:
         raise UsageError("a password needs a username (--username)")
+    if username and not password:
+        # No terminal to ask on: fail before any request rather than go anonymous.
+        raise UsageError(
+            f"no password for {username} (use --password or RBTOKENS_PASSWORD, "
+            "or run on a terminal to be asked)"
+        )
     return username, password or None, None
 
 
-def _make_client(args: argparse.Namespace, transport: Transport | None) -> RBClient:
+def _make_client(
+    args: argparse.Namespace, transport: Transport | None, out: Output | None = None
+) -> RBClient:
     settings = resolve(
         {
             "server": args.server,
@@ -686,6 +774,9 @@ def _make_client(args: argparse.Namespace, transport: Transport | None) -> RBCli
             "no server: give --server, set RBTOKENS_SERVER, or set REVIEWBOARD_URL "
             "in .reviewboardrc"
         )
+    if out is not None and not args.quiet:
+        for note in settings.notes:
+            out.note(f"rbtokens: note: {note}")
     username, password, token = _credentials(settings, args.verb)
     # One deadline per request. No separate read timeout: aiohttp re-arms that
     # timer on every chunk received, which costs CPU across a whole audit.
@@ -708,6 +799,9 @@ def _make_client(args: argparse.Namespace, transport: Transport | None) -> RBCli
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # ssl.SSLError included: an unreadable or invalid --ca-bundle
+        what = f"--ca-bundle {args.ca_bundle}" if args.ca_bundle else "TLS setup"
+        raise UsageError(f"{what}: {exc}") from None
 
 
 def _parse_time(text: str, what: str) -> datetime:
@@ -770,10 +864,17 @@ def _expiry_arg(args: argparse.Namespace) -> tuple[str, datetime | None]:
 Verb = Callable[["RBClient", argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
 
+def _rule_list(text: str, option: str) -> list[str]:
+    rules = [r.strip() for r in text.split(",") if r.strip()]
+    if not rules:
+        raise UsageError(f"{option}: no rule given (choose from {', '.join(RULES)})")
+    return rules
+
+
 def _rules_arg(args: argparse.Namespace) -> Any:
     enabled: Sequence[str] = RULES
-    if args.rules:
-        enabled = [r.strip() for r in args.rules.split(",") if r.strip()]
+    if args.rules is not None:
+        enabled = _rule_list(args.rules, "--rules")
     severities: dict[str, str] = {}
     for pair in args.severity:
         rule, sep, level = pair.partition("=")
@@ -800,13 +901,26 @@ def _finding_style(row: Mapping[str, Any]) -> str | None:
     return _SEVERITY_STYLES.get(str(row.get("severity")))
 
 
+def _revoke_arg(args: argparse.Namespace, rules: Rules) -> list[str]:
+    """The --revoke rules, checked before any request is made."""
+    if args.revoke is None:
+        if args.apply:
+            raise UsageError("--apply needs --revoke RULE,...")
+        return []
+    revoke_rules = _rule_list(args.revoke, "--revoke")
+    try:
+        validate_revoke_rules(revoke_rules)
+    except ValueError as exc:
+        raise UsageError(f"--revoke: {exc}") from None
+    disabled = [r for r in revoke_rules if r not in rules.enabled]
+    if disabled:
+        raise UsageError(f"--revoke: {', '.join(disabled)} not run (see --rules)")
+    return revoke_rules
+
+
 async def _cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> int:
     rules = _rules_arg(args)
-    revoke_rules: list[str] = []
-    if args.revoke:
-        revoke_rules = [r.strip() for r in args.revoke.split(",") if r.strip()]
-    elif args.apply:
-        raise UsageError("--apply needs --revoke RULE,...")
+    revoke_rules = _revoke_arg(args, rules)
     now = _parse_time(args.now, "--now") if args.now else None
     progress = _Progress(out, enabled=not args.quiet and out.stderr.isatty())
     options: dict[str, Any] = {
@@ -829,12 +943,9 @@ async def _cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) ->
             report = await audit(client, **options)
     revoked: list[RevokeResult] = []
     if revoke_rules:
-        try:
-            revoked = await revoke_findings(
-                client, report.findings, rules=revoke_rules, apply=args.apply
-            )
-        except ValueError as exc:
-            raise UsageError(f"--revoke: {exc}") from None
+        revoked = await revoke_findings(
+            client, report.findings, rules=revoke_rules, apply=args.apply
+        )
     _print_report(out, report, revoked, show_tokens=args.show_tokens, dry_run=not args.apply)
     if not report.complete or any(r.action == "failed" for r in revoked):
         return EXIT_INCOMPLETE
@@ -928,8 +1039,15 @@ def _print_report(
         return
     findings = [_builtins(f) for f in report.findings]
     if fmt == "csv":
+        # stdout keeps one CSV table (the findings); remediation goes to stderr.
         out.csv(findings, FINDING_COLUMNS)
         _notes(out, report)
+        for result in revoked:
+            rules = ",".join(result.rules)
+            line = f"rbtokens: {result.action}: {result.username} token {result.token_id} ({rules})"
+            out.note(line + (f": {result.error}" if result.error else ""))
+        if revoked and dry_run:
+            out.note("rbtokens: dry run: add --apply to revoke")
         return
     _print_report_table(out, report, findings, revoked, show_tokens=show_tokens, dry_run=dry_run)
 
@@ -967,11 +1085,10 @@ def _print_report_table(
         },
         title="Audit summary",
     )
-    per_rule = {rule: n for rule, n in s.findings.items()}
     out.table(
         [
             {"rule": rule, "severity": report.rules.severities[rule].value, "findings": n}
-            for rule, n in per_rule.items()
+            for rule, n in s.findings.items()
         ],
         ("rule", "severity", "findings"),
         title="Findings per rule",
@@ -980,7 +1097,7 @@ def _print_report_table(
     if findings:
         out.table(findings, FINDING_COLUMNS, title="Findings", styles=_finding_style)
     if show_tokens:
-        out.table([_builtins(t) for t in report.tokens], TOKEN_COLUMNS, title="Tokens")
+        out.table([_row(t) for t in report.tokens], TOKEN_COLUMNS, title="Tokens")
     if report.failures:
         out.table(
             [_builtins(f) for f in report.failures],
@@ -1074,12 +1191,20 @@ async def _cmd_update(client: RBClient, args: argparse.Namespace, out: Output) -
 
 async def _cmd_rotate(client: RBClient, args: argparse.Namespace, out: Output) -> int:
     mode, when = _expiry_arg(args)
-    rotation = await client.tokens.rotate(
-        args.token_id,
-        username=args.owner,
-        grace=timedelta(hours=args.grace),
-        expires=when if mode == "set" else UNSET,
-    )
+    try:
+        rotation = await client.tokens.rotate(
+            args.token_id,
+            username=args.owner,
+            grace=timedelta(hours=args.grace),
+            expires=when if mode == "set" else UNSET,
+        )
+    except RotationError as exc:
+        # A part-way failure: every secret that was created is shown, then the error.
+        created = [exc.new_token] if exc.new_token is not None else []
+        created += [t for t in exc.candidates if t not in created]
+        for token in created:
+            _print_token(out, token, title=f"Created token {token.id}", secret=True)
+        raise
     new, old = rotation.new_token, rotation.old_token
     if out.fmt == "table":
         out.pairs(token_row(new), title=f"New token {new.id} (replaces {args.token_id})")
@@ -1088,7 +1213,8 @@ async def _cmd_rotate(client: RBClient, args: argparse.Namespace, out: Output) -
             out.text(f"old token {args.token_id}: deleted")
         else:
             out.text(
-                f"old token {args.token_id}: works until {_cell(rotation.old_expires, table=True)}"
+                f"old token {args.token_id}: new logins stop at "
+                f"{_cell(rotation.old_expires, table=True)}; revoke it to end its sessions"
             )
     else:
         out.item(
@@ -1197,21 +1323,37 @@ VERBS: Mapping[str, Verb] = {
 async def _run(args: argparse.Namespace, out: Output, transport: Transport | None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        client = _make_client(args, transport)
+        client = _make_client(args, transport, out)
     for warning in caught:
         out.note(f"rbtokens: warning: {warning.message}")
     async with client:
         return await VERBS[args.verb](client, args, out)
 
 
-def _configure_logging(verbosity: int, stream: TextIO) -> None:
-    if verbosity <= 0:
-        return
+def _configure_logging(verbosity: int, quiet: bool, stream: TextIO) -> Callable[[], None]:
+    """Log rbtokens to ``stream``: warnings by default, none with -q, requests with -v.
+
+    The request log is at DEBUG, so -v shows it; -vv adds aiohttp's own log.
+    Returns a function that undoes all this (``main`` may run more than once).
+    """
+    level = logging.ERROR if quiet else logging.WARNING if verbosity <= 0 else logging.DEBUG
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("rbtokens")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    handler.setFormatter(logging.Formatter("rbtokens: %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    names = ["rbtokens", *(["aiohttp"] if verbosity >= 2 else [])]
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.addHandler(handler)
+        logger.setLevel(level)
+
+    def undo() -> None:
+        for logger, old in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(old)
+
+    return undo
 
 
 def main(
@@ -1240,7 +1382,7 @@ def main(
     out = Output(
         args.output or ("json" if args.verb == "api-get" else "table"), stdout=stdout, stderr=stderr
     )
-    _configure_logging(args.verbose, out.stderr)
+    undo_logging = _configure_logging(args.verbose, args.quiet, out.stderr)
     try:
         return asyncio.run(_run(args, out, transport))
     except UsageError as exc:
@@ -1261,6 +1403,13 @@ def main(
         return 130
     except BrokenPipeError:
         return EXIT_INCOMPLETE
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, exit 2, no traceback
+        text = redact(str(exc)) or "(no message)"
+        out.note(f"rbtokens {args.verb}: unexpected error: {type(exc).__name__}: {text}")
+        out.note("rbtokens: this is a bug in rbtokens; -vv logs more")
+        return EXIT_INCOMPLETE
+    finally:
+        undo_logging()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import random
 import ssl
+import time
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -30,17 +31,26 @@ from urllib.parse import urlencode
 import anyio
 from yarl import URL
 
-from .decoding import decode_response, error_from_response, parse_retry_after
+from .decoding import (
+    decode_response,
+    error_from_response,
+    is_json_content_type,
+    mime_name,
+    parse_retry_after,
+)
 from .encoding import encode_form, encode_query, merge_query
 from .errors import (
     APIError,
+    AuthenticationError,
     ClientStateError,
     ConnectError,
     ForeignOriginError,
     HTTPStatusError,
     LoginFailedError,
+    LoginLockedOutError,
     NavigationError,
     RequestTimeout,
+    UnexpectedContentType,
     redact,
 )
 from .models import Root, Session
@@ -60,6 +70,8 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_wall_clock = time.time  # the server's login window is aligned to wall-clock minutes
 
 
 class RBTokensWarning(UserWarning):
@@ -121,10 +133,28 @@ def _is_loopback(host: str | None) -> bool:
 class RBClient:
     """An async client for one Review Board server and one identity.
 
-    Use it as ``async with RBClient(url, username=..., password=...) as c``.
-    It uses the ``aiohttp.ClientSession`` it is given (and leaves it open) or
-    owns one; a ``transport`` replaces the network entirely (see
+    Use it as ``async with RBClient(url, username=..., password=...) as c``,
+    or without ``async with`` (as with httpx) and then ``await c.aclose()``.
+    After ``aclose()`` every request, including one sleeping between retries,
+    raises :class:`~rbtokens.errors.ClientStateError`.
+
+    Given an ``aiohttp.ClientSession``, the client borrows only its connector
+    (connection pool, limits, TLS settings) and its ``trace_configs``, and
+    leaves it open; it never uses that session's cookie jar, default headers
+    or ``auth``, so several clients (identities) may share one session. Without
+    one it owns a session. A ``transport`` replaces the network entirely (see
     :class:`~rbtokens.transport.MockTransport`).
+
+    Authentication: one login (the first request, sent with the credentials)
+    gives a session cookie that later requests carry. Only the login itself
+    holds the login lock. When the server ends the session (a 401, or an
+    answer deleting the cookie), the client logs in once more and replays the
+    request if it is a GET, HEAD or DELETE (a 401 is always replayed, as the
+    server refused it); a POST or PUT served anonymously raises
+    :class:`~rbtokens.errors.AuthenticationError`. Credentials go with every
+    request only when the server answers a successful login without a cookie.
+    A refused login is never sent again; a lockout is not retried before the
+    next minute.
     """
 
     def __init__(
@@ -145,10 +175,18 @@ class RBClient:
         user_agent: str = "rbtokens",
     ) -> None:
         base = URL(str(url))
+        if base.raw_user is not None or base.raw_password is not None:
+            # The message must not echo the URL: it holds a secret.
+            raise ValueError(
+                "the server URL must not contain credentials (user:password@host); "
+                "pass username= and password= (or api_token=) instead"
+            )
         if not base.is_absolute() or base.scheme not in ("http", "https"):
             raise ValueError(f"server URL must be absolute http(s), got {url!r}")
         if not base.path.endswith("/"):
             base = base.with_path(base.path + "/")
+        if base.explicit_port is not None and base.explicit_port == _DEFAULT_PORTS[base.scheme]:
+            base = base.with_port(None)  # https://h:443/ and https://h/ are one origin
         self.base_url = base.with_query(None).with_fragment(None)
         self.api_url = self.base_url.join(URL("api/"))
         if password is not None and username is None:
@@ -171,12 +209,13 @@ class RBClient:
         self._cookie: str | None = None
         self._login_lock = asyncio.Lock()
         self._login_error: APIError | None = None
+        self._lockout: tuple[APIError, float] | None = None
         self._header_auth = False
         self._root: Root | None = None
         self._state = _State.UNOPENED
         self._self_ref = weakref.ref(self)
         self._auth_cache: tuple[tuple[str | None, ...] | None, str | None] = (None, None)
-        self._origin: tuple[URL | None, URL | None] = (None, None)
+        self._origin: tuple[URL | None, tuple[str, str, int | None] | None] = (None, None)
         self._query_cache: dict[tuple[tuple[str, Any], ...], str] = {}
         self.stats = ClientStats()
         if verify is False:
@@ -221,10 +260,18 @@ class RBClient:
 
     @property
     def tokens(self) -> Tokens:
-        """Token management verbs for this client (see :mod:`rbtokens.tokens`)."""
-        from .tokens import Tokens  # noqa: PLC0415 - tokens imports this module
+        """Token management verbs for this client (see :mod:`rbtokens.tokens`).
 
-        return Tokens(self)
+        Made on first use and kept, so its settings (``concurrency``,
+        ``recovery_delay``) and its cached :meth:`~rbtokens.tokens.Tokens.whoami`
+        last as long as the client.
+        """
+        verbs: Tokens | None = self.__dict__.get("_tokens")
+        if verbs is None:
+            from .tokens import Tokens  # noqa: PLC0415 - tokens imports this module
+
+            verbs = self.__dict__["_tokens"] = Tokens(self)
+        return verbs
 
     @property
     def uses_api_token(self) -> bool:
@@ -243,19 +290,25 @@ class RBClient:
         if self._root is None or refresh:
             res = await self.request("GET", self.api_url)
             if not isinstance(res, Root):
-                raise HTTPStatusError(
+                raise UnexpectedContentType(
                     f"{self.api_url} is not a Review Board API root ({type(res).__name__})",
                     http_status=200,
+                    url=str(self.api_url),
                 )
             self._root = res
         return self._root
 
     async def get_path(self, path: str, **query: Any) -> Any:
         """GET a path relative to the API root, e.g. ``"users/alice/"``."""
-        path = path.lstrip("/")
+        # Review Board needs the trailing slash on the path, never after a query.
+        path, sep, rest = path.lstrip("/").partition("?")
         if path and not path.endswith("/"):
             path += "/"
-        return await self.request("GET", self.api_url.join(URL(path)), query=encode_query(query))
+        try:
+            target = self.api_url.join(URL(path + sep + rest))
+        except ValueError as exc:
+            raise NavigationError(f"invalid path {redact(path)!r}: {exc}") from None
+        return await self.request("GET", target, query=encode_query(query))
 
     async def get_url(self, url: str | URL, **query: Any) -> Any:
         """GET an absolute URL on this server."""
@@ -294,12 +347,11 @@ class RBClient:
         return target
 
     def _same_origin(self, url: URL) -> bool:
-        try:
-            if self._origin[0] is not self.base_url:  # computed once per base URL
-                self._origin = (self.base_url, self.base_url.origin())
-            return url.origin() == self._origin[1]
-        except ValueError:
-            return False
+        # (scheme, host, port), with the scheme's default port filled in:
+        # https://h:443/x and https://h/x are the same origin.
+        if self._origin[0] is not self.base_url:  # computed once per base URL
+            self._origin = (self.base_url, _origin_key(self.base_url))
+        return _origin_key(url) == self._origin[1]
 
     async def request(
         self,
@@ -405,52 +457,136 @@ class RBClient:
     ) -> Response:
         auth = self._auth_header() if credentials else None
         if auth is None:
-            return await self._send_with_retries(method, url, headers, body)
-        if self._header_auth:
-            return await self._send_with_retries(
-                method, url, {**headers, "Authorization": auth}, body
-            )
-        if self._cookie:
-            response = await self._send_with_retries(method, url, self._with_cookie(headers), body)
-            if response.status != 401:
+            return (await self._send_with_retries(method, url, headers, body, None))[0]
+        relogged = False
+        while True:
+            response, sent = await self._send_with_retries(method, url, headers, body, auth)
+            if sent is None:  # the login itself, or header authentication
                 return response
-            # The session ended server-side: log in again, once.
+            if response.status != 401 and response.cookies.get(SESSION_COOKIE) != "":
+                return response
+            # The server ended the session this request carried (a 401, or an
+            # answer that deletes the cookie): log in again, once.
+            self._forget_cookie(sent)
+            if self._is_logout(method, url):
+                return response
+            if response.status != 401 and (relogged or method not in _IDEMPOTENT):
+                # Served anonymously: not replayed, and not passed off as ours.
+                raise self._session_ended(method, url)
+            if relogged:
+                return response  # decoded into the 401 error
             log.info("the session ended; logging in again")
+            relogged = True
+
+    def _session_ended(self, method: str, url: URL) -> AuthenticationError:
+        return AuthenticationError(
+            http_status=401,
+            error_code=103,
+            message=(
+                f"the server ended the session during {method} {url.with_query(None)}; "
+                "it was answered anonymously and was not replayed"
+            ),
+            url=str(url),
+        )
+
+    def _is_logout(self, method: str, url: URL) -> bool:
+        return method == "DELETE" and url.with_query(None) == self.api_url.join(URL("session/"))
+
+    def _forget_cookie(self, cookie: str) -> None:
+        # A late answer to a request that carried an older cookie must not
+        # wipe the fresh one another request just obtained.
+        if self._cookie == cookie:
             self._cookie = None
-        async with self._login_lock:
-            if self._login_error is not None:
-                raise self._login_error
-            if self._cookie:
-                return await self._send_with_retries(method, url, self._with_cookie(headers), body)
-            self.stats.logins += 1
-            response = await self._send_with_retries(
+
+    async def _attempt(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None, auth: str
+    ) -> tuple[Response, str | None]:
+        """One authenticated attempt; returns the response and the cookie it carried."""
+        self._check_login_guard()
+        if self._header_auth:
+            response, _ = await self._send_following(
                 method, url, {**headers, "Authorization": auth}, body
             )
             if response.status == 401:
-                # Never retried: each failure counts towards the server's lockout.
-                err = error_from_response(
-                    response.status, response.headers, response.body, url=str(url)
-                )
-                if isinstance(err, LoginFailedError):
-                    self._login_error = err
-                raise err
-            if not self._cookie:
-                log.debug("the server set no session cookie; sending credentials every time")
-                self._header_auth = True
-            return response
+                raise self._login_failed(response, url)
+            return response, None
+        cookie = self._cookie
+        if cookie is None:
+            async with self._login_lock:
+                self._check_login_guard()
+                cookie = self._cookie
+                if cookie is None:
+                    # Only the login itself holds the lock: one attempt, no
+                    # retry sleeps. Waiters then send with the new cookie.
+                    return await self._login(method, url, headers, body, auth), None
+        response, final = await self._send_following(
+            method, url, self._with_cookie(headers, cookie), body
+        )
+        self._take_cookie(response, final, cookie)
+        return response, cookie
 
-    def _with_cookie(self, headers: dict[str, str]) -> dict[str, str]:
-        return {**headers, "Cookie": f"{SESSION_COOKIE}={self._cookie}"}
+    async def _login(
+        self, method: str, url: URL, headers: dict[str, str], body: bytes | None, auth: str
+    ) -> Response:
+        response, final = await self._send_following(
+            method, url, {**headers, "Authorization": auth}, body
+        )
+        self.stats.logins += 1  # counted once answered: a lost login is retried
+        if response.status == 401:
+            # Never retried: each failure counts towards the server's lockout.
+            raise self._login_failed(response, url)
+        self._take_cookie(response, final, None)
+        if not self._cookie and _is_rb_success(response):
+            log.debug("the server set no session cookie; sending credentials every time")
+            self._header_auth = True
+        return response
+
+    def _login_failed(self, response: Response, url: URL) -> APIError | HTTPStatusError:
+        err = error_from_response(response.status, response.headers, response.body, url=str(url))
+        if isinstance(err, LoginLockedOutError):
+            # The server's window is aligned to the minute: the lockout lifts
+            # at the next one, so this answer is reused only until then.
+            self._lockout = (err, (_wall_clock() // 60 + 1) * 60)
+        elif isinstance(err, LoginFailedError):
+            self._login_error = err  # a refused password is final
+        return err
+
+    def _check_login_guard(self) -> None:
+        if self._login_error is not None:
+            raise self._login_error
+        if self._lockout is not None:
+            err, until = self._lockout
+            if _wall_clock() < until:
+                raise err
+            self._lockout = None
+
+    def _with_cookie(self, headers: dict[str, str], cookie: str) -> dict[str, str]:
+        return {**headers, "Cookie": f"{SESSION_COOKIE}={cookie}"}
+
+    def _check_open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise ClientStateError("this RBClient is closed")
 
     async def _send_with_retries(
-        self, method: str, url: URL, headers: dict[str, str], body: bytes | None
-    ) -> Response:
+        self,
+        method: str,
+        url: URL,
+        headers: dict[str, str],
+        body: bytes | None,
+        auth: str | None,
+    ) -> tuple[Response, str | None]:
+        """Send with retries; returns the response and the session cookie it carried."""
         policy = self.retry
         attempt = 0
         while True:
             attempt += 1
+            self._check_open()
             try:
-                response = await self._send_following(method, url, headers, body)
+                if auth is None:
+                    response, _ = await self._send_following(method, url, headers, body)
+                    sent_cookie = None
+                else:
+                    response, sent_cookie = await self._attempt(method, url, headers, body, auth)
             except (ConnectError, RequestTimeout) as exc:
                 if not self._may_retry(method, attempt, policy):
                     raise
@@ -461,14 +597,12 @@ class RBClient:
                 self.stats.retries += 1
                 await anyio.sleep(delay)
                 continue
-            if self._same_origin(url):
-                self._take_cookie(response)
             retry_delay = self._retry_delay(method, response, attempt, policy)
             if retry_delay is None:
                 if attempt > 1 and method == "DELETE" and response.status == 404:
                     # The first attempt deleted it and its answer was lost.
-                    return Response(204, {}, b"", {}, url)
-                return response
+                    return Response(204, {}, b"", {}, url), sent_cookie
+                return response, sent_cookie
             log.warning(
                 "%s %s answered %d; retry %d in %.2fs",
                 method,
@@ -507,21 +641,29 @@ class RBClient:
             return policy.delay(attempt)
         return None
 
-    def _take_cookie(self, response: Response) -> None:
+    def _take_cookie(self, response: Response, final: URL, sent: str | None) -> None:
+        # Only the server's own origin may set (or clear) the session cookie:
+        # a redirect to another origin must not plant one.
         value = response.cookies.get(SESSION_COOKIE)
-        if value is not None:
-            self._cookie = value or None
+        if value is None or not self._same_origin(response.url or final):
+            return
+        if value:
+            self._cookie = value
+        elif sent is not None:
+            self._forget_cookie(sent)
 
     async def _send_following(
         self, method: str, url: URL, headers: dict[str, str], body: bytes | None
-    ) -> Response:
+    ) -> tuple[Response, URL]:
+        """Send, following GET/HEAD redirects; returns the response and its URL."""
         for _ in range(_MAX_REDIRECTS + 1):
+            self._check_open()
             self.stats.requests += 1
             response = await self._transport.send(Request(method, url, headers, body))
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s %s -> %d", method, url.with_query(None), response.status)
             if response.status not in _REDIRECTS or "location" not in response.headers:
-                return response
+                return response, url
             target = self._resolve(response.headers["location"], base=url)
             if method not in ("GET", "HEAD"):
                 raise HTTPStatusError(
@@ -533,9 +675,28 @@ class RBClient:
             if not self._same_origin(target):
                 if not self.allow_foreign_origins:
                     raise ForeignOriginError(str(target), str(self.base_url.origin()))
-                headers = {k: v for k, v in headers.items() if k not in ("Authorization", "Cookie")}
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
             url = target
         raise HTTPStatusError("too many redirects", http_status=response.status, url=str(url))
+
+
+def _origin_key(url: URL) -> tuple[str, str, int | None] | None:
+    try:
+        scheme, host = url.scheme.lower(), url.host
+    except ValueError:
+        return None
+    if not scheme or not host:
+        return None
+    port = url.explicit_port or _DEFAULT_PORTS.get(scheme)
+    return scheme, host.lower().rstrip("."), port
+
+
+def _is_rb_success(response: Response) -> bool:
+    """A 2xx Review Board JSON answer (not an HTML page, not an empty 204)."""
+    if not 200 <= response.status < 300 or not response.body:
+        return False
+    content_type = response.headers.get("content-type")
+    return mime_name(content_type) is not None or is_json_content_type(content_type)
 
 
 def _error_code(response: Response) -> int | None:

@@ -11,6 +11,13 @@ Each setting comes from the first of these that has it:
    ``$RBTOOLS_CONFIG_PATH``, then the current directory and its parents,
    then the home directory. The nearest file wins.
 
+Credentials never travel between servers: a ``.reviewboardrc`` gives its
+``USERNAME``, ``PASSWORD`` and ``API_TOKEN`` only when its own
+``REVIEWBOARD_URL`` is the server in use (compared after normalising scheme,
+host, port and path; see :func:`same_server`). Otherwise they are ignored and
+:attr:`Settings.notes` says so. Options and ``RBTOKENS_*`` variables are the
+user's explicit choice and are always used, whatever the server.
+
 A ``.reviewboardrc`` is Python syntax. It is parsed with :mod:`ast` and only
 plain literal assignments (``NAME = "value"``) are read; nothing in it runs.
 """
@@ -23,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -30,8 +38,10 @@ __all__ = [
     "ConfigError",
     "Settings",
     "config_paths",
+    "normalise_server",
     "parse_reviewboardrc",
     "resolve",
+    "same_server",
 ]
 
 CONFIG_FILENAME = ".reviewboardrc"
@@ -77,6 +87,48 @@ def parse_reviewboardrc(text: str, *, filename: str = CONFIG_FILENAME) -> dict[s
             if isinstance(target, ast.Name):
                 values[target.id] = literal
     return values
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_server(url: str) -> tuple[str, str, int | None, str] | None:
+    """``(scheme, host, port, path)`` of a server URL, for comparing servers.
+
+    The scheme and host are lower-cased, a default port is made explicit and
+    the path ends with ``/``; user info, query and fragment are dropped.
+    ``None`` when ``url`` is not an absolute http(s) URL.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    path = parts.path or "/"
+    if not path.endswith("/"):
+        path += "/"
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme], path
+
+
+def _shown(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparsable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two server URLs name the same Review Board (see :func:`normalise_server`)."""
+    na = normalise_server(a)
+    return na is not None and na == normalise_server(b)
 
 
 def _parents(start: Path) -> Iterator[Path]:
@@ -137,6 +189,8 @@ class Settings:
     password: str | None = None
     api_token: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: Why something found in a ``.reviewboardrc`` was not used (for stderr).
+    notes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Never show the password or token, only whether and where they were found.
@@ -173,6 +227,7 @@ def resolve(
     env = os.environ if env is None else env
     values: dict[str, str | None] = dict.fromkeys(RC_KEYS)
     sources: dict[str, str] = {}
+    notes: list[str] = []
     for name in RC_KEYS:
         given = options.get(name)
         if given:
@@ -184,21 +239,47 @@ def resolve(
             values[name] = from_env
             sources[name] = ENV_KEYS[name]
     if any(values[name] is None for name in RC_KEYS):
+        files: list[tuple[Path, dict[str, Any]]] = []
         for path in config_paths(explicit=config, env=env, cwd=cwd, home=home):
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{path}: cannot read: {exc}") from None
-            data = parse_reviewboardrc(text, filename=str(path))
-            for name, key in RC_KEYS.items():
-                value = data.get(key)
-                if values[name] is None and isinstance(value, str) and value:
-                    values[name] = value
-                    sources[name] = f"{path} ({key})"
+            files.append((path, parse_reviewboardrc(text, filename=str(path))))
+        key = RC_KEYS["server"]
+        if values["server"] is None:
+            for path, data in files:
+                url = data.get(key)
+                if isinstance(url, str) and url:
+                    values["server"] = url
+                    sources["server"] = f"{path} ({key})"
+                    break
+        server = values["server"]
+        for path, data in files:
+            url = data.get(key)
+            matches = server is not None and isinstance(url, str) and same_server(url, server)
+            for name, rc_key in RC_KEYS.items():
+                value = data.get(rc_key)
+                if name == "server" or not (isinstance(value, str) and value):
+                    continue
+                if values[name] is not None:
+                    continue
+                if not matches:
+                    where = (
+                        f"is for {_shown(url)}" if isinstance(url, str) and url else f"has no {key}"
+                    )
+                    notes.append(
+                        f"{path}: ignoring {rc_key}: the file {where}, "
+                        f"not the server in use ({_shown(server) if server else 'none'})"
+                    )
+                    continue
+                values[name] = value
+                sources[name] = f"{path} ({rc_key})"
     return Settings(
         server=values["server"],
         username=values["username"],
         password=values["password"],
         api_token=values["api_token"],
         sources=sources,
+        notes=tuple(notes),
     )

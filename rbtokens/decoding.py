@@ -48,14 +48,46 @@ _LIST_META = frozenset({"stat", "links", "total_results"})
 
 class _ErrBody(msgspec.Struct, kw_only=True):
     code: int
-    msg: str = ""
+    # Review Board 8.1 sends some messages (code 227) as a list: a format
+    # string and its arguments.
+    msg: str | list[Any] = ""
     type: str = ""
 
 
 class _ErrorEnvelope(msgspec.Struct, kw_only=True):
     stat: str = "fail"
     err: _ErrBody
-    fields: dict[str, list[str] | str] = msgspec.field(default_factory=dict)
+    # Usually {"field": ["message", ...]}, but any shape is accepted: an odd
+    # ``fields`` must not hide a valid error code.
+    fields: Any = msgspec.field(default_factory=dict)
+
+
+def _message_text(msg: str | list[Any]) -> str:
+    if isinstance(msg, str):
+        return msg
+    parts = [p if isinstance(p, str) else msgspec.json.encode(p).decode() for p in msg]
+    if parts and "%s" in parts[0]:
+        try:
+            return parts[0] % tuple(parts[1:])
+        except (TypeError, ValueError):
+            pass
+    return " ".join(parts)
+
+
+def _field_messages(fields: Any) -> dict[str, list[str]]:
+    if not isinstance(fields, dict):
+        return {} if not fields else {"": [_as_text(fields)]}
+    out: dict[str, list[str]] = {}
+    for name, value in fields.items():
+        if isinstance(value, list):
+            out[str(name)] = [_as_text(v) for v in value]
+        else:
+            out[str(name)] = [_as_text(value)]
+    return out
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else msgspec.json.encode(value).decode()
 
 
 class _Stat(msgspec.Struct, kw_only=True):
@@ -182,7 +214,8 @@ def mime_name(content_type: str | None) -> str | None:
 _MIME_NAMES: dict[str, str | None] = {}
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json_content_type(content_type: str | None) -> bool:
+    """Whether ``content_type`` is JSON (``application/json`` or any ``+json``)."""
     if not content_type:
         return False
     base = content_type.split(";", 1)[0].strip().lower()
@@ -225,7 +258,7 @@ def decode_response(
             url=url,
         )
     name = mime_name(content_type)
-    if name is None and not _is_json(content_type):
+    if name is None and not is_json_content_type(content_type):
         raise UnexpectedContentType(
             "expected a Review Board JSON response",
             http_status=status,
@@ -278,19 +311,20 @@ def error_from_response(
 ) -> APIError | HTTPStatusError:
     """The typed error for an error response (without raising it)."""
     content_type = _header(headers, "content-type")
-    if _is_json(content_type):
+    if is_json_content_type(content_type):
         try:
             env = _error_decoder.decode(body)
             rsp = msgspec.json.decode(body)
         except (msgspec.DecodeError, RecursionError):
             pass
         else:
-            fields = {k: [v] if isinstance(v, str) else list(v) for k, v in env.fields.items()}
-            cls = api_error_class(status, env.err.code, env.err.msg)
+            fields = _field_messages(env.fields)
+            message = _message_text(env.err.msg)
+            cls = api_error_class(status, env.err.code, message)
             err = cls(
                 http_status=status,
                 error_code=env.err.code,
-                message=env.err.msg,
+                message=message,
                 error_type=env.err.type,
                 fields=fields,
                 rsp=rsp,

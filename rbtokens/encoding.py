@@ -48,14 +48,25 @@ def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
         if value is None:
             continue
         name = key.replace("_", "-")
+        if name == "counts-only" and value is False:
+            continue  # the server counts on any value, "0" included
+        if name == "max-results":
+            out[name] = str(min(MAX_RESULTS, max(1, _max_results(key, value))))
+            continue
         if isinstance(value, (list, tuple, set, frozenset)):
             text = ",".join(_scalar(v) for v in value)
         else:
             text = _scalar(value)
-        if name == "max-results":
-            text = str(min(MAX_RESULTS, max(1, int(text))))
         out[name] = text
     return out
+
+
+def _max_results(key: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"{key} must be an integer, got {value!r}")
 
 
 def encode_form(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -64,21 +75,44 @@ def encode_form(fields: Mapping[str, Any]) -> list[tuple[str, str]]:
     Dicts and lists become JSON (``policy``), datetimes ISO 8601, ``None`` the
     empty string (which Review Board reads as null), booleans ``1``/``0``
     (``true``/``false`` for ``extra_data.*``, which the server coerces).
-    ``extra_data={"k": v}`` expands to ``extra_data.k=v``.
+    ``extra_data={"k": v}`` expands to ``extra_data.k=v`` for scalar values;
+    nested dicts and lists (which ``extra_data.k`` would store as a string)
+    go as one ``extra_data:json`` merge patch instead, merged with any
+    ``extra_data_json`` mapping given.
     """
     out: list[tuple[str, str]] = []
+    nested: dict[str, Any] = {}
+    merge_patch: Any = None
     for key, value in fields.items():
         if key == "extra_data" and isinstance(value, Mapping):
             for sub, subval in value.items():
-                out.append((f"extra_data.{sub}", _extra_scalar(subval)))
+                if isinstance(subval, (Mapping, list, tuple)):
+                    nested[str(sub)] = subval
+                else:
+                    out.append((f"extra_data.{sub}", _extra_scalar(subval)))
         elif key.startswith("extra_data__"):
-            out.append(("extra_data." + key[len("extra_data__") :], _extra_scalar(value)))
+            sub = key[len("extra_data__") :]
+            if isinstance(value, (Mapping, list, tuple)):
+                nested[sub] = value
+            else:
+                out.append(("extra_data." + sub, _extra_scalar(value)))
         elif key == "extra_data_json":
-            out.append(("extra_data:json", _scalar(value)))
+            merge_patch = value
         elif key == "extra_data_json_patch":
             out.append(("extra_data:json-patch", _scalar(value)))
         else:
             out.append((key, "" if value is None else _scalar(value)))
+    if nested:
+        if merge_patch is None:
+            merge_patch = {}
+        if not isinstance(merge_patch, Mapping):
+            raise ValueError(
+                "nested extra_data values are sent as an extra_data:json merge patch; "
+                "give extra_data_json as a mapping to combine them"
+            )
+        merge_patch = {**merge_patch, **nested}
+    if merge_patch is not None:
+        out.append(("extra_data:json", _scalar(merge_patch)))
     out.sort()
     return out
 

@@ -3,7 +3,7 @@
 ::
 
     RBTokensError
-    ├── ClientStateError            the client is closed, or was never opened
+    ├── ClientStateError            the client (or its transport) is used after it was closed
     ├── NavigationError             no such link or URI template, or a missing value
     ├── ForeignOriginError          a link or redirect leaves the server's origin
     ├── TransportError              the request did not get an answer
@@ -40,8 +40,11 @@ through :func:`redact` first.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import APIToken
 
 __all__ = [
     "APIError",
@@ -88,13 +91,26 @@ def redact(text: str) -> str:
     return _SECRET_RE.sub("***", text)
 
 
+# What may be left of a secret where the body was cut: a run of token
+# characters after ``rbp_`` (or a prefix of ``rbp_``), or of hex digits.
+_PARTIAL_TAIL_RE = re.compile(r"(?:rbp_[A-Za-z0-9]*|\brbp?_?|\b[0-9a-f]+)$")
+
+
 def excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:
-    """A short, redacted, single-line preview of a response body."""
-    text = body[: limit * 4].decode("utf-8", "replace")
-    text = " ".join(text.split())
+    """A short, redacted, single-line preview of a response body.
+
+    The slice is redacted *before* it is shortened, so a secret that straddles
+    the cut is masked whole; a run of token characters left at a cut is masked
+    too.
+    """
+    raw = body[: limit * 4]
+    text = raw.decode("utf-8", "replace")
+    if len(raw) < len(body):
+        text = _PARTIAL_TAIL_RE.sub("***", text)
+    text = redact(" ".join(text.split()))
     if len(text) > limit:
-        text = text[:limit] + "…"
-    return redact(text)
+        text = _PARTIAL_TAIL_RE.sub("***", text[:limit]) + "…"
+    return text
 
 
 class RBTokensError(Exception):
@@ -102,7 +118,13 @@ class RBTokensError(Exception):
 
 
 class ClientStateError(RBTokensError):
-    """The client was used outside its open lifetime."""
+    """The client or its transport was used after it was closed.
+
+    Using an :class:`~rbtokens.RBClient` without ``async with`` is allowed (as
+    with httpx): it opens lazily, and :meth:`~rbtokens.RBClient.aclose` then
+    releases it. Once closed it cannot be used or reopened. A resource whose
+    client has been garbage-collected raises it too.
+    """
 
 
 class NavigationError(RBTokensError):
@@ -312,19 +334,29 @@ class PolicyError(TokensError, ValueError):
 
 
 class RotationError(TokensError):
-    """A rotation stopped part-way; ``new_token`` and ``old_token`` tell the state."""
+    """A rotation stopped part-way; the attributes tell each token's state.
+
+    ``new_token`` is the replacement (secret included) if one was created,
+    ``candidates`` every token that may be it when that is ambiguous,
+    ``old_token`` the old token as last read, and ``possibly_created`` is
+    False only when no replacement exists for certain.
+    """
 
     def __init__(
         self,
         message: str,
         *,
-        new_token: Any = None,
-        old_token: Any = None,
+        new_token: APIToken | None = None,
+        old_token: APIToken | None = None,
+        candidates: Sequence[APIToken] = (),
+        possibly_created: bool = False,
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(message, cause=cause)
         self.new_token = new_token
         self.old_token = old_token
+        self.candidates: list[APIToken] = list(candidates)
+        self.possibly_created = possibly_created or new_token is not None or bool(candidates)
 
 
 _BY_CODE: dict[int, type[APIError]] = {

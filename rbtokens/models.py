@@ -10,14 +10,14 @@ import importlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from yarl import URL
 
 from .encoding import encode_query, expand_template
 from .errors import NavigationError, UnexpectedContentType, redact
-from .resources import Count, ItemResource, ListResource, expect_item
+from .resources import Count, ItemResource, ListResource, _link_getter, expect_item
 
 __all__ = [
     "APIToken",
@@ -91,18 +91,22 @@ class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
         url, rest = self.template_url(name, **values)
         return await self.client.request("GET", url, query=encode_query(rest))
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        if name.startswith("get_"):
-            templates = object.__getattribute__(self, "uri_templates")
-            if name[4:] in templates:
-                template = name[4:]
+    if not TYPE_CHECKING:
+        # ``root.get_<template>(**values)`` for any URI template, and
+        # ``root.get_<link>()`` for any link: run time only, so that mypy
+        # flags a typo; typed code uses the methods below or get_template().
+        def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+            if name.startswith("get_"):
+                templates = object.__getattribute__(self, "uri_templates")
+                if name[4:] in templates:
+                    template = name[4:]
 
-                async def getter(**values: Any) -> Any:
-                    return await self.get_template(template, **values)
+                    async def getter(**values: Any) -> Any:
+                        return await self.get_template(template, **values)
 
-                getter.__name__ = name
-                return getter
-        return super().__getattr__(name)
+                    getter.__name__ = name
+                    return getter
+            return _link_getter(self, name)
 
     async def get_count(self, name: str, **values: Any) -> int:
         """Count the items of the list link or URI template ``name``.
@@ -121,13 +125,13 @@ class Root(_Capabilities, ItemResource, kw_only=True, dict=True):
             )
         return res.count
 
-    async def get_session(self) -> Session:
-        """The session resource: who is logged in."""
-        return expect_item(await self.follow("session"), Session)
+    async def get_session(self, **query: Any) -> Session:
+        """The session resource: who is logged in (``expand="user"`` inlines the user)."""
+        return expect_item(await self.follow("session", **query), Session)
 
-    async def get_info(self) -> ServerInfo:
+    async def get_info(self, **query: Any) -> ServerInfo:
         """The server-info resource."""
-        return expect_item(await self.follow("info"), ServerInfo)
+        return expect_item(await self.follow("info", **query), ServerInfo)
 
     async def get_users(self, **query: Any) -> ListResource[User]:
         """The users list (``q``, ``include_inactive``, ``max_results``, ...)."""
@@ -349,10 +353,11 @@ class GenericItem(ItemResource, kw_only=True, dict=True):
     fields: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
+        # Typed: an unknown resource's fields are only known at run time.
         fields = object.__getattribute__(self, "fields")
         if name in fields:
             return fields[name]
-        return super().__getattr__(name)
+        return _link_getter(self, name)
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]

@@ -30,10 +30,9 @@ __all__ = [
     "POLICY_IDS",
     "READ_ONLY",
     "Policy",
-    "full_access",
     "is_allowed",
+    "is_unrestricted",
     "policy_warnings",
-    "read_only",
     "validate_policy",
 ]
 
@@ -226,6 +225,41 @@ def is_allowed(
     return True
 
 
+def _section_denies(section: Any) -> bool:
+    """Whether a ``{"allow": [...], "block": [...]}`` section blocks one of the four verbs.
+
+    The server's order within a section: the verb in ``block`` denies, the verb
+    in ``allow`` allows, then ``*`` in ``block`` denies; anything else passes on.
+    """
+    if not isinstance(section, dict):
+        return False
+    allow = section.get("allow") or ()
+    block = section.get("block") or ()
+    for method in METHODS[:-1]:  # the four verbs, not "*"
+        if method in block:
+            return True
+        if method not in allow and "*" in block:
+            return True
+    return False
+
+
+def is_unrestricted(policy: Mapping[str, Any] | None) -> bool:
+    """Whether a token policy gives full access: its global ``*`` section denies nothing.
+
+    True for ``{}``, for a policy without ``resources``, and when ``resources["*"]``
+    is missing or lets all of GET, POST, PUT and DELETE through (the server's
+    default is allow). Sections for one resource or one object do not count:
+    blocking a single user or the session leaves every other resource fully
+    open, so such a policy is still unrestricted.
+    """
+    if not policy:
+        return True
+    resources = policy.get("resources")
+    if not isinstance(resources, Mapping):
+        return True
+    return not _section_denies(resources.get("*"))
+
+
 def policy_warnings(policy: Mapping[str, Any] | Policy) -> list[str]:
     """Things in a (valid) policy that will not do what they seem to.
 
@@ -409,16 +443,6 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"Policy({json.dumps(self.to_dict(), sort_keys=True)})"
-
-
-def full_access() -> Policy:
-    """``{}``: no restriction."""
-    return Policy()
-
-
-def read_only() -> Policy:
-    """GET everywhere, everything else blocked (verified on Review Board 8.1)."""
-    return Policy.read_only()
 
 
 FULL_ACCESS: Final[Policy] = Policy()

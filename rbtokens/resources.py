@@ -97,17 +97,42 @@ class _Navigable:
         link = self._link(name.replace("-", "_"))
         return await self.client.request("GET", link.href, query=encode_query(query))
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        if name.startswith("get_") and not name.startswith("get__"):
-            link_name = name[4:]
-            if link_name in _links_of(self) and link_name not in _SPECIAL_LINKS:
+    if not TYPE_CHECKING:
+        # ``res.get_<link>()`` for any link the server offers. Defined only at
+        # run time: for mypy, a typo is an error, not an awaitable of Any.
+        # Typed code calls the explicit methods or ``follow("<link>")``.
+        def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+            return _link_getter(self, name)
 
-                async def getter(**query: Any) -> Any:
-                    return await self.follow(link_name, **query)
 
-                getter.__name__ = name
-                return getter
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+def _link_getter(obj: _Navigable, name: str) -> Callable[..., Awaitable[Any]]:
+    if name.startswith("get_") and not name.startswith("get__"):
+        link_name = name[4:]
+        if link_name in _links_of(obj) and link_name not in _SPECIAL_LINKS:
+
+            async def getter(**query: Any) -> Any:
+                return await obj.follow(link_name, **query)
+
+            getter.__name__ = name
+            return getter
+    raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+
+
+def _same_href(a: str, b: str) -> bool:
+    """Whether two hrefs name the same page (parameters in any order, ``start`` 0 by default)."""
+    if a == b:
+        return True
+    try:
+        ua, ub = URL(a), URL(b)
+        return ua.with_query(None) == ub.with_query(None) and _page_query(ua) == _page_query(ub)
+    except (ValueError, TypeError):
+        return False
+
+
+def _page_query(url: URL) -> dict[str, str]:
+    query = dict(url.query)
+    query.setdefault("start", "0")
+    return query
 
 
 def _links_of(obj: object) -> dict[str, Link]:
@@ -233,6 +258,10 @@ class ListResource(_Navigable, Generic[T]):
     async def _step(self, name: str, query: Mapping[str, Any]) -> ListResource[T] | None:
         link = self.links.get(name)
         if link is None:
+            return None
+        own = self.links.get("self")
+        if own is not None and _same_href(link.href, own.href):
+            # A ``max-results=0`` page links to itself as ``next``: the end.
             return None
         return self._typed(await self.client.request("GET", link.href, query=encode_query(query)))
 

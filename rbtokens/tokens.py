@@ -23,10 +23,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import enum
+import functools
 import logging
 import math
 import re
-import weakref
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 import anyio
 
 from .errors import (
+    AuthenticationError,
     ClientStateError,
     DoesNotExistError,
     HTTPStatusError,
@@ -59,13 +61,30 @@ from .policy import FULL_ACCESS, Policy, policy_warnings, validate_policy
 if TYPE_CHECKING:
     from .client import RBClient
 
-__all__ = ["UNSET", "Pager", "Rotation", "Tokens"]
+__all__ = ["ROTATION_KEY", "UNSET", "ListingFailure", "Pager", "Rotation", "Tokens"]
 
 log = logging.getLogger("rbtokens.tokens")
 
 _USERNAME_RE = re.compile(r"[A-Za-z0-9@._\-'+]+")
 _PAGE_CAP = 200  # the server's max-results ceiling
 _NOT_COPIED = frozenset({"expired_notification_sent"})  # server-managed extra_data
+
+ROTATION_KEY = "rbtokens_rotation"
+"""The ``extra_data`` key :meth:`Tokens.rotate` tags each replacement with.
+
+Its value is a fresh random nonce (``uuid4().hex``) per rotation. If the
+answer to the create is lost, the replacement is recovered by this nonce and
+nothing else, so another token with the same note is never mistaken for it.
+Once the replacement is in hand the key is removed again (one ``PUT``), so
+its ``extra_data`` is the old token's; if that ``PUT`` fails the key stays,
+which is harmless, and a warning says so.
+"""
+
+# What an HTML 500 means, where Review Board 8.1 is known to crash.
+_CRASH_POLICY = "Review Board 8.1 does this for a policy it cannot validate"
+_CRASH_MISSING_USER = (
+    "Review Board 8.1 does this when a non-administrator names a user that does not exist"
+)
 
 
 class _Unset(enum.Enum):
@@ -84,8 +103,14 @@ PolicyLike = Policy | Mapping[str, Any]
 # -- errors ---------------------------------------------------------------------
 
 
-def _translate(exc: BaseException, action: str, *, token_auth: bool) -> TokensError:
-    """The :class:`TokensError` for a failure of ``action``."""
+def _translate(
+    exc: BaseException, action: str, *, token_auth: bool, crash_hint: str | None = None
+) -> TokensError:
+    """The :class:`TokensError` for a failure of ``action``.
+
+    ``crash_hint`` explains an HTML 500 where Review Board 8.1 is known to
+    crash for that request; other 500s are reported as plain crashes.
+    """
     if isinstance(exc, TokensError):
         return exc
     if isinstance(exc, PermissionDeniedError):
@@ -112,15 +137,8 @@ def _translate(exc: BaseException, action: str, *, token_auth: bool) -> TokensEr
             cause=exc,
         )
     if isinstance(exc, ServerBugError):
-        hint = (
-            "for a policy it cannot validate"
-            if action.startswith(("create", "rotate"))
-            else "when a non-administrator names a user that does not exist"
-        )
-        return TokensError(
-            f"cannot {action}: the server crashed (HTML 500); Review Board 8.1 does this {hint}",
-            cause=exc,
-        )
+        hint = f"; {crash_hint}" if crash_hint else ""
+        return TokensError(f"cannot {action}: the server crashed (HTML 500){hint}", cause=exc)
     if isinstance(exc, TokenGenerationError):
         return TokensError(
             f"cannot {action}: the server's token generator collided (code 228) on every "
@@ -139,7 +157,11 @@ class Rotation:
 
     ``new_token`` holds the new secret (``new_token.token``). ``old_token`` is
     the old token's state after the rotation, or ``None`` when it was deleted
-    (``old_deleted``); ``old_expires`` is when it stops working.
+    (``old_deleted``). ``old_expires`` is when the old token stops accepting
+    new logins; it is not when it stops working altogether: on Review Board
+    8.1 a session opened with a token survives the token's expiry and ends
+    only when the token is deleted. Revoke the old token once the grace
+    period is over (``await tokens.revoke(rotation.old_token)``) to end them.
     """
 
     new_token: APIToken
@@ -149,6 +171,24 @@ class Rotation:
 
 
 # -- paging ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListingFailure:
+    """A user whose tokens an ``all_users`` listing could not read.
+
+    ``vanished`` is True when the user was deleted while the listing ran
+    (HTTP 404): such a user has no tokens left, so the listing is still
+    complete without them.
+    """
+
+    username: str
+    error: RBTokensError
+    vanished: bool = False
+
+    def __str__(self) -> str:
+        what = "was deleted during the listing" if self.vanished else "could not be listed"
+        return f"the tokens of {self.username} {what}: {self.error}"
 
 
 class _Source(Protocol):
@@ -199,6 +239,10 @@ class Pager:
     yields every token from this page to the last. ``await pager[i]`` and
     ``await pager[a:b]`` index the tokens from this page on; negative indices
     count back from the last token, using the total reported with this page.
+
+    An ``all_users`` listing keeps going when one user's tokens cannot be
+    read: ``failures`` lists those users (:class:`ListingFailure`) and
+    ``complete`` says whether every existing user's tokens are in the listing.
     """
 
     def __init__(
@@ -209,7 +253,8 @@ class Pager:
         per_page: int,
         items: builtins.list[APIToken],
         total_items: int,
-        guard: Callable[[str], contextlib.AbstractContextManager[None]],
+        guard: Callable[[], contextlib.AbstractContextManager[None]],
+        failures: Sequence[ListingFailure] = (),
     ) -> None:
         self._source = source
         self._guard = guard
@@ -217,12 +262,18 @@ class Pager:
         self.per_page = per_page
         self.items = items
         self.total_items = total_items
+        self.failures: builtins.list[ListingFailure] = builtins.list(failures)
 
     def __repr__(self) -> str:
         return (
             f"<Pager page {self.page} of {self.total_pages}, {len(self.items)} of "
             f"{self.total_items} tokens>"
         )
+
+    @property
+    def complete(self) -> bool:
+        """Whether no existing user's tokens are missing (see ``failures``)."""
+        return all(f.vanished for f in self.failures)
 
     @property
     def total_pages(self) -> int:
@@ -247,7 +298,7 @@ class Pager:
         """Another page of the same listing."""
         if page < 1:
             raise ValueError(f"pages are numbered from 1, got {page}")
-        with self._guard("list tokens"):
+        with self._guard():
             items, total = await self._source.fetch((page - 1) * self.per_page, self.per_page)
         return Pager(
             source=self._source,
@@ -256,6 +307,7 @@ class Pager:
             items=items,
             total_items=total,
             guard=self._guard,
+            failures=self.failures,
         )
 
     async def next_page(self) -> Pager | None:
@@ -276,7 +328,7 @@ class Pager:
             return
         chunk = max(self.per_page, 100)
         while True:
-            with self._guard("list tokens"):
+            with self._guard():
                 items, total = await self._source.fetch(pos, chunk)
             for token in items:
                 if token.id not in seen:  # the listing has no ORDER BY: dedupe
@@ -314,7 +366,7 @@ class Pager:
             )
         if pos < len(self.items):
             return self.items[pos]
-        with self._guard("list tokens"):
+        with self._guard():
             items, _total = await self._source.fetch(self.offset + pos, 1)
         if not items:
             raise IndexError(f"token index {index} out of range (the listing shrank)")
@@ -332,14 +384,12 @@ class Pager:
         if high < len(self.items):
             span = self.items[low : high + 1]
         else:
-            with self._guard("list tokens"):
+            with self._guard():
                 span, _total = await self._source.fetch(self.offset + low, high - low + 1)
         return [span[i - low] for i in wanted if i - low < len(span)]
 
 
 # -- the verbs ------------------------------------------------------------------
-
-_whoami_cache: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def _check_username(username: str) -> str:
@@ -358,6 +408,8 @@ def _check_id(token_id: Any) -> int:
 
 
 def _aware(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             f"{name} must be timezone-aware (a naive time would be read in the server's zone)"
@@ -365,14 +417,55 @@ def _aware(value: datetime, name: str) -> datetime:
     return value
 
 
+def _future(when: datetime, name: str) -> datetime:
+    """``when``, if it is after now: Review Board accepts a past expiry silently."""
+    if when <= datetime.now(UTC):
+        raise ValueError(
+            f"{name} ({when.isoformat()}) is not in the future: the token would be created "
+            "already expired"
+        )
+    return when
+
+
+def _later(delta: timedelta, name: str) -> datetime:
+    """Now + ``delta``, or a ValueError when that is past the last representable date."""
+    try:
+        return datetime.now(UTC) + delta
+    except OverflowError:
+        raise ValueError(f"{name} ({delta}) reaches past the year 9999") from None
+
+
 def _expiry(expires: datetime | None, expires_in: timedelta | None) -> datetime | None:
     if expires is not None and expires_in is not None:
         raise ValueError("give expires or expires_in, not both")
     if expires_in is not None:
-        return datetime.now(UTC) + expires_in
+        return _future(_later(expires_in, "expires_in"), "now + expires_in")
     if expires is not None:
-        return _aware(expires, "expires")
+        return _future(_aware(expires, "expires"), "expires")
     return None
+
+
+def _replacement_expiry(old: APIToken, expires: datetime | _Unset | None) -> datetime | None:
+    """When a rotation's replacement expires: ``expires``, or the old token's lifetime from now."""
+    if expires is None:
+        return None
+    if not isinstance(expires, _Unset):
+        return _future(_aware(expires, "expires"), "expires")
+    if old.expires is None:
+        return None
+    if old.time_added is None:
+        raise ValueError(
+            f"token {old.id} has no time_added, so its lifetime cannot be copied to the "
+            "replacement; pass expires= (a future time, or None for no expiry)"
+        )
+    lifetime = old.expires - old.time_added
+    if lifetime <= timedelta(0):
+        raise ValueError(
+            f"token {old.id} expires ({old.expires.isoformat()}) no later than it was added "
+            f"({old.time_added.isoformat()}), so its lifetime cannot be copied to the "
+            "replacement; pass expires= (a future time, or None for no expiry)"
+        )
+    return _later(lifetime, f"token {old.id}'s lifetime")
 
 
 def _policy_doc(policy: PolicyLike, *, allow_unknown_ids: bool) -> dict[str, Any]:
@@ -381,6 +474,8 @@ def _policy_doc(policy: PolicyLike, *, allow_unknown_ids: bool) -> dict[str, Any
         allow_unknown_ids = allow_unknown_ids or policy.allow_unknown_ids
     elif isinstance(policy, Mapping):
         doc = dict(policy)
+    elif policy is None:
+        raise TypeError("policy cannot be None: pass {} (or Policy.full_access()) for full access")
     else:
         raise PolicyError("The policy must be a JSON object.")
     validate_policy(doc, allow_unknown_ids=allow_unknown_ids)
@@ -395,16 +490,31 @@ def _same_time(a: datetime | None, b: datetime | None) -> bool:
     return abs((a - b).total_seconds()) < 1.0
 
 
+_SESSIONS_LAST = "sessions opened with it last until it is deleted"
+
+
 def _state_of(token: APIToken | None) -> str:
     if token is None:
         return "in an unknown state (it could not be read back)"
     if not token.valid:
-        return f"invalid since {token.invalid_date}"
+        return f"invalid since {token.invalid_date} ({_SESSIONS_LAST})"
     if token.expires is None:
         return "unchanged and still usable, with no expiry"
     if token.usable:
-        return f"still usable until {token.expires.isoformat()}"
-    return f"expired at {token.expires.isoformat()}"
+        return f"still usable: it accepts new logins until {token.expires.isoformat()}"
+    return f"expired at {token.expires.isoformat()} ({_SESSIONS_LAST})"
+
+
+def _attach(exc: BaseException, note: str, new: APIToken | None = None) -> None:
+    """Put what a rotation created on an exception that is not a RotationError.
+
+    The note names ids and nonces only; the token, secret included, goes in
+    the exception's ``new_token`` attribute, which tracebacks do not print.
+    """
+    exc.add_note(note)
+    if new is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            vars(exc)["new_token"] = new
 
 
 class _Ref:
@@ -426,12 +536,19 @@ class Tokens:
 
     The client must log in with a password: Review Board refuses token
     management to API-token logins. ``username=None`` means the logged-in
-    user; administrators may name any user.
+    user; administrators may name any user. The client keeps one
+    :class:`Tokens`, so settings such as ``concurrency`` and the cached
+    :meth:`whoami` last as long as the client.
     """
+
+    #: Seconds :meth:`rotate` waits before looking a second time for a
+    #: replacement whose creation was not confirmed.
+    recovery_delay: float = 2.0
 
     def __init__(self, client: RBClient, *, concurrency: int = 10) -> None:
         self._client = client
         self.concurrency = max(1, concurrency)
+        self._whoami: str | None = None
 
     def __repr__(self) -> str:
         return f"<Tokens of {self._client!r}>"
@@ -439,7 +556,7 @@ class Tokens:
     # -- plumbing --
 
     @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
+    def _guard(self, action: str, *, crash_hint: str | None = None) -> Iterator[None]:
         """Turn any failure inside into a :class:`TokensError` about ``action``."""
         try:
             yield
@@ -447,11 +564,16 @@ class Tokens:
             raise
         except BaseExceptionGroup as group:
             inner = first_error(group)
+            if isinstance(inner, TokensError):
+                raise inner from inner.__cause__
             if isinstance(inner, RBTokensError):
-                raise _translate(inner, action, token_auth=self._token_auth) from inner
+                raise self._translate(inner, action, crash_hint) from inner
             raise
         except RBTokensError as exc:
-            raise _translate(exc, action, token_auth=self._token_auth) from exc
+            raise self._translate(exc, action, crash_hint) from exc
+
+    def _translate(self, exc: RBTokensError, action: str, crash_hint: str | None) -> TokensError:
+        return _translate(exc, action, token_auth=self._token_auth, crash_hint=crash_hint)
 
     @property
     def _token_auth(self) -> bool:
@@ -496,15 +618,14 @@ class Tokens:
     # -- who --
 
     async def whoami(self) -> str:
-        """The logged-in username, read from the session resource."""
-        cached = _whoami_cache.get(self._client)
-        if cached is not None:
-            return cached
+        """The logged-in username, read from the session resource (once per client)."""
+        if self._whoami is not None:
+            return self._whoami
         with self._guard("read the session"):
             session = await self._client.get_session()
         if not session.authenticated or not session.username:
             raise TokensError("cannot tell whose tokens to manage: the client is not logged in")
-        _whoami_cache[self._client] = session.username
+        self._whoami = session.username
         return session.username
 
     # -- reading --
@@ -523,10 +644,13 @@ class Tokens:
         """One page of tokens, as a :class:`Pager`.
 
         ``all_users`` lists every user's tokens (inactive users included;
-        administrators only), fetching users concurrently. ``search`` matches
-        the note (case-insensitive substring); ``valid`` and ``expired`` match
-        the server's fields of those names. Filters and ``all_users`` fetch
-        the whole listing and page it locally; otherwise the server pages.
+        administrators only), fetching users concurrently; a user whose
+        tokens cannot be read is logged, listed in ``pager.failures`` and
+        left out (``pager.complete`` is then False), while a refused login or
+        permission fails the whole listing. ``search`` matches the note
+        (case-insensitive substring); ``valid`` and ``expired`` match the
+        server's fields of those names. Filters and ``all_users`` fetch the
+        whole listing and page it locally; otherwise the server pages.
         """
         if page < 1:
             raise ValueError(f"pages are numbered from 1, got {page}")
@@ -535,10 +659,16 @@ class Tokens:
         if all_users and username is not None:
             raise ValueError("give a username or all_users=True, not both")
         source: _Source
+        failures: builtins.list[ListingFailure] = []
         who = "every user" if all_users else (username or "the logged-in user")
-        with self._guard(f"list the tokens of {who}"):
+        guard = functools.partial(
+            self._guard,
+            f"list the tokens of {who}",
+            crash_hint=_CRASH_MISSING_USER if username is not None else None,
+        )
+        with guard():
             if all_users:
-                tokens = await self._every_users_tokens()
+                tokens, failures = await self._every_users_tokens()
                 source = _LocalSource(_filtered(tokens, search, valid, expired))
             else:
                 owner = await self._owner(username)
@@ -555,7 +685,8 @@ class Tokens:
             per_page=per_page,
             items=items,
             total_items=total,
-            guard=self._guard,
+            guard=guard,
+            failures=failures,
         )
 
     async def _user_tokens(self, username: str) -> builtins.list[APIToken]:
@@ -563,11 +694,14 @@ class Tokens:
         first = await root.get_api_tokens(username=username, max_results=_PAGE_CAP)
         return [t async for t in first.all_items()]
 
-    async def _every_users_tokens(self) -> builtins.list[APIToken]:
+    async def _every_users_tokens(
+        self,
+    ) -> tuple[builtins.list[APIToken], builtins.list[ListingFailure]]:
         root = await self._root()
         users_page = await root.get_users(include_inactive=True, max_results=_PAGE_CAP)
         users = [u async for u in users_page.all_items(concurrency=min(4, self.concurrency))]
         found: dict[str, builtins.list[APIToken]] = {}
+        failures: builtins.list[ListingFailure] = []
         limiter = anyio.CapacityLimiter(self.concurrency)
 
         async def one(user: User) -> None:
@@ -575,17 +709,30 @@ class Tokens:
                 try:
                     first = await user.get_api_tokens(max_results=_PAGE_CAP)
                     found[user.username] = [t async for t in first.all_items()]
-                except DoesNotExistError:
-                    log.info("user %s vanished while listing tokens", user.username)
+                except (AuthenticationError, PermissionDeniedError, ClientStateError):
+                    raise  # about this client, not this user: the listing is refused
+                except DoesNotExistError as exc:
+                    log.info("user %s was deleted while listing tokens", user.username)
+                    failures.append(ListingFailure(user.username, exc, vanished=True))
+                except RBTokensError as exc:
+                    log.warning(
+                        "cannot list the tokens of %s; listing the other users': %s",
+                        user.username,
+                        exc,
+                    )
+                    failures.append(ListingFailure(user.username, exc))
 
         async with anyio.create_task_group() as tg:
             for user in users:
                 tg.start_soon(one, user)
-        return [t for name in sorted(found) for t in sorted(found[name], key=lambda t: t.id)]
+        failures.sort(key=lambda f: f.username)
+        tokens = [t for name in sorted(found) for t in sorted(found[name], key=lambda t: t.id)]
+        return tokens, failures
 
     async def get(self, token_id: int, *, username: str | None = None) -> APIToken:
         """One token; raises :class:`~rbtokens.errors.TokenNotFoundError` if missing."""
-        with self._guard(f"get token {token_id}"):
+        hint = _CRASH_MISSING_USER if username is not None else None
+        with self._guard(f"get token {token_id}", crash_hint=hint):
             ref = await self._ref(token_id, username)
             return await self._item("GET", ref)
 
@@ -613,10 +760,13 @@ class Tokens:
 
         ``policy`` defaults to full access, as in Review Board; it is checked
         locally first (see :mod:`rbtokens.policy`). ``expires`` must be
-        timezone-aware; ``expires_in`` is counted from now. ``extra_data`` is
-        stored with its JSON types intact. Code 228 (a generator collision) is
-        retried by the client.
+        timezone-aware and in the future (the server would accept a past one
+        and create an expired token); ``expires_in`` is counted from now.
+        ``extra_data`` is stored with its JSON types intact. Code 228 (a
+        generator collision) is retried by the client.
         """
+        if not isinstance(note, str):
+            raise TypeError(f"note must be a str, got {type(note).__name__}")
         fields: dict[str, Any] = {
             "note": note,
             "policy": _policy_doc(policy, allow_unknown_ids=allow_unknown_policy_ids),
@@ -627,7 +777,7 @@ class Tokens:
         if extra_data:
             fields["extra_data_json"] = dict(extra_data)
         owner_hint = username or "the logged-in user"
-        with self._guard(f"create a token for {owner_hint}"):
+        with self._guard(f"create a token for {owner_hint}", crash_hint=_CRASH_POLICY):
             owner = await self._owner(username)
             return await self._create(owner, fields)
 
@@ -650,26 +800,38 @@ class Tokens:
         policy: PolicyLike | _Unset = UNSET,
         expires: datetime | _Unset | None = UNSET,
         extra_data: Mapping[str, Any] | _Unset = UNSET,
-        extra_data_patch: Sequence[Mapping[str, Any]] | None = None,
+        extra_data_patch: Sequence[Mapping[str, Any]] | _Unset = UNSET,
         allow_unknown_policy_ids: bool = False,
     ) -> APIToken:
         """Change a token's fields; returns its new state.
 
-        Only the fields given change. ``expires=None`` removes the expiry.
-        ``extra_data`` is merged into the token's (RFC 7386: a ``None`` value
-        deletes a key); ``extra_data_patch`` is an RFC 6902 JSON Patch, applied
-        after the merge (a failed ``test`` op changes nothing).
+        Only the fields given change (:data:`UNSET`, the default, leaves a
+        field alone). ``expires=None`` removes the expiry; ``None`` is refused
+        for every other field (``note=""`` clears the note, ``policy={}``
+        means full access). ``extra_data`` is merged into the token's
+        (RFC 7386: a ``None`` value deletes a key); ``extra_data_patch`` is an
+        RFC 6902 JSON Patch, applied after the merge (a failed ``test`` op
+        changes nothing).
         """
         fields: dict[str, Any] = {}
         if not isinstance(note, _Unset):
+            if not isinstance(note, str):
+                raise TypeError(
+                    f"note must be a str, got {type(note).__name__} (note='' clears the note)"
+                )
             fields["note"] = note
         if not isinstance(policy, _Unset):
             fields["policy"] = _policy_doc(policy, allow_unknown_ids=allow_unknown_policy_ids)
         if not isinstance(expires, _Unset):
             fields["expires"] = None if expires is None else _aware(expires, "expires")
         if not isinstance(extra_data, _Unset):
+            if not isinstance(extra_data, Mapping):
+                raise TypeError(
+                    f"extra_data must be a mapping, got {type(extra_data).__name__} (a None "
+                    "value in it deletes that key)"
+                )
             fields["extra_data_json"] = dict(extra_data)
-        if extra_data_patch is not None:
+        if not isinstance(extra_data_patch, _Unset):
             fields["extra_data_json_patch"] = _check_patch(extra_data_patch)
         if not fields:
             raise ValueError("nothing to update: give at least one field")
@@ -763,102 +925,206 @@ class Tokens:
     ) -> Rotation:
         """Replace a token: a new one with the same note, policy and extra_data.
 
-        The old token then expires at now + ``grace`` (never later than it
-        already did); with no grace it is invalidated, or deleted where the
-        server does not persist invalidation (8.1). The new token keeps the
-        old one's lifetime (``expires - time_added``) unless ``expires`` is
-        given (``None``: no expiry).
+        The replacement is created first, its ``extra_data`` tagged with a
+        fresh nonce under :data:`ROTATION_KEY` while its creation is
+        unconfirmed (the tag is removed afterwards). It keeps the old token's
+        lifetime (``expires - time_added``, counted from now) unless
+        ``expires`` is given (``None``: no expiry); when the old token's
+        lifetime is not positive, pass ``expires``.
 
-        On failure a :class:`~rbtokens.errors.RotationError` says what state
-        each token is in; a created secret is always in ``new_token``, even
-        when the server's answer to the create was lost (the new token is then
-        found in the listing).
+        Then the old token is retired. With a positive ``grace`` its expiry
+        becomes now + ``grace`` (never later than it already was), which is
+        when it stops accepting new logins. On Review Board 8.1 the sessions
+        already opened with it outlive that expiry and end only when the
+        token is deleted, so revoke the old token once the grace period is
+        over. With no grace the old token is deleted at once, ending its
+        sessions too (8.1 does not persist ``PUT valid=false``).
+
+        Arguments are checked before anything is created. After that, a
+        :class:`~rbtokens.errors.RotationError` says what state each token
+        is in and carries every token created, secrets included:
+        ``new_token`` (or ``candidates`` if the create was answered more than
+        once). When the answer to the create is lost, the replacement is
+        looked up by its nonce, twice, :attr:`recovery_delay` seconds apart;
+        if it is not found, ``possibly_created`` is True and the message
+        names the nonce to look for. If the rotation is cancelled after the
+        replacement exists, the cancellation goes on with the replacement in
+        its ``new_token`` attribute, a note, and its id logged.
         """
-        action = f"rotate token {_id_of(token)}"
-        with self._guard(action):
+        if not isinstance(grace, timedelta):
+            raise TypeError(f"grace must be a timedelta, got {type(grace).__name__}")
+        _later(grace, "grace")  # a grace too large to add fails now, not after the create
+        if isinstance(expires, datetime):
+            _future(_aware(expires, "expires"), "expires")
+        hint = _CRASH_MISSING_USER if username is not None else None
+        with self._guard(f"rotate token {_id_of(token)}", crash_hint=hint):
             ref = await self._ref(token, username)
             old = await self._item("GET", ref)
-            before = {t.id for t in await self._user_tokens(ref.owner)}
-        fields: dict[str, Any] = {"note": old.note, "policy": old.policy}
+        nonce = uuid.uuid4().hex
         extra = {k: v for k, v in old.extra_data.items() if k not in _NOT_COPIED}
-        if extra:
-            fields["extra_data_json"] = extra
-        if isinstance(expires, _Unset):
-            if old.expires is not None and old.time_added is not None:
-                fields["expires"] = datetime.now(UTC) + (old.expires - old.time_added)
-        elif expires is not None:
-            fields["expires"] = _aware(expires, "expires")
+        extra[ROTATION_KEY] = nonce
+        fields: dict[str, Any] = {"note": old.note, "policy": old.policy, "extra_data_json": extra}
+        when = _replacement_expiry(old, expires)
+        if when is not None:
+            fields["expires"] = when
 
-        new = await self._create_for_rotation(ref, old, fields, before)
+        new = await self._create_for_rotation(ref, old, fields, nonce)
+        log.info("created token %d to replace %s (rotation nonce %s)", new.id, ref, nonce)
         return await self._retire(ref, old, new, grace)
 
     async def _create_for_rotation(
-        self, ref: _Ref, old: APIToken, fields: Mapping[str, Any], before: set[int]
+        self, ref: _Ref, old: APIToken, fields: Mapping[str, Any], nonce: str
     ) -> APIToken:
+        look_for = (
+            f"look for a token of {ref.owner} whose extra_data[{ROTATION_KEY!r}] is {nonce!r}"
+        )
         try:
             return await self._create(ref.owner, fields)
         except (TransportError, ResponseError) as exc:
-            lost = exc  # the answer was lost or unreadable: the token may exist
+            lost = exc  # no usable answer: the server may have created it, or may still
         except RBTokensError as exc:
             raise RotationError(
-                f"cannot rotate {ref}: creating the replacement failed, so nothing was "
-                f"created; the old token is {_state_of(old)}: {exc}",
+                f"cannot rotate {ref}: the server refused to create the replacement, so "
+                f"nothing was created; the old token is {_state_of(old)}: {exc}",
                 old_token=old,
                 cause=exc,
             ) from exc
+        except BaseException as exc:
+            _attach(
+                exc,
+                f"rbtokens: rotating {ref} stopped while creating its replacement, which may "
+                f"exist: {look_for}",
+            )
+            raise
         try:
-            after = await self._user_tokens(ref.owner)
+            found = await self._find_replacement(ref.owner, nonce)
+            if not found:
+                await anyio.sleep(self.recovery_delay)
+                found = await self._find_replacement(ref.owner, nonce)
         except RBTokensError as exc:
             raise RotationError(
                 f"cannot rotate {ref}: the answer to creating the replacement was lost ({lost}) "
-                f"and the token list could not be read to check ({exc}); a token with note "
-                f"{old.note!r} may have been created. The old token is {_state_of(old)}",
+                f"and the token list could not be read to look for it ({exc}). The replacement "
+                f"may exist or may still be created: {look_for}. The old token is "
+                f"{_state_of(old)}",
                 old_token=old,
+                possibly_created=True,
                 cause=lost,
             ) from lost
-        fresh = [t for t in after if t.id not in before and t.note == old.note]
-        if len(fresh) != 1:
-            detail = (
-                "no new token appeared, so none was created"
-                if not fresh
-                else f"{len(fresh)} new tokens with that note appeared: "
-                + ", ".join(str(t.id) for t in fresh)
+        except BaseException as exc:
+            _attach(
+                exc,
+                f"rbtokens: rotating {ref} stopped while looking for its replacement, whose "
+                f"creation was not confirmed: {look_for}",
             )
+            raise
+        if len(found) == 1:
+            log.warning(
+                "recovered replacement token %d for %s by its rotation nonce after: %s",
+                found[0].id,
+                ref,
+                lost,
+            )
+            return found[0]
+        if found:
             raise RotationError(
-                f"cannot rotate {ref}: the answer to creating the replacement was lost "
-                f"({lost}); {detail}. The old token is {_state_of(old)}",
+                f"cannot rotate {ref}: the answer to creating the replacement was lost ({lost}) "
+                f"and {len(found)} tokens carrying this rotation's nonce were created: "
+                + ", ".join(str(t.id) for t in found)
+                + ". All of them, secrets included, are in RotationError.candidates; keep one "
+                f"and revoke the others. The old token is {_state_of(old)}",
                 old_token=old,
-                new_token=fresh or None,
+                candidates=found,
                 cause=lost,
             ) from lost
-        log.warning("recovered replacement token %d for %s after: %s", fresh[0].id, ref, lost)
-        return fresh[0]
+        raise RotationError(
+            f"cannot rotate {ref}: the answer to creating the replacement was lost ({lost}) "
+            f"and no replacement appeared in two listings {self.recovery_delay:g} s apart. The "
+            f"server may still create it: {look_for} (its secret is listed with it) before "
+            f"rotating again. The old token is {_state_of(old)}",
+            old_token=old,
+            possibly_created=True,
+            cause=lost,
+        ) from lost
+
+    async def _find_replacement(self, owner: str, nonce: str) -> builtins.list[APIToken]:
+        """The owner's tokens tagged with this rotation's nonce."""
+        return [
+            t for t in await self._user_tokens(owner) if t.extra_data.get(ROTATION_KEY) == nonce
+        ]
 
     async def _retire(self, ref: _Ref, old: APIToken, new: APIToken, grace: timedelta) -> Rotation:
+        """Untag ``new`` and retire the old token; whatever happens, the caller gets ``new``."""
+        try:
+            new = await self._untag(ref.owner, new)
+            return await self._retire_old(ref, old, new, grace)
+        except RotationError:
+            raise
+        except Exception as exc:
+            state = await self._probe(ref)
+            raise RotationError(
+                f"rotated {ref}: replacement token {new.id} was created (its secret is in "
+                f"RotationError.new_token), but the rotation then failed "
+                f"({type(exc).__name__}: {exc}); the old token is {_state_of(state)}",
+                new_token=new,
+                old_token=state,
+                cause=exc,
+            ) from exc
+        except BaseException as exc:  # cancelled or interrupted: keep the secret reachable
+            log.warning(
+                "rotating %s was interrupted (%s) after its replacement, token %d, was "
+                "created; the replacement is the exception's new_token attribute and the old "
+                "token's state is unknown",
+                ref,
+                type(exc).__name__,
+                new.id,
+            )
+            _attach(
+                exc,
+                f"rbtokens: rotating {ref} created replacement token {new.id} before this "
+                "interruption; it is this exception's new_token attribute (secret included). "
+                "The old token's state is unknown.",
+                new,
+            )
+            raise
+
+    async def _untag(self, owner: str, new: APIToken) -> APIToken:
+        """``new`` without its rotation nonce, which is only needed until it is in hand."""
+        if ROTATION_KEY not in new.extra_data:
+            return new
+        try:
+            with self._guard(f"remove the rotation nonce from token {new.id}"):
+                ref = await self._ref(new, owner)
+                untagged = await self._item("PUT", ref, {"extra_data_json": {ROTATION_KEY: None}})
+        except TokensError as exc:
+            log.warning("replacement token %d keeps extra_data[%r]: %s", new.id, ROTATION_KEY, exc)
+            return new
+        # The answer carries the secret too; keep the one in hand if it does not.
+        return untagged if untagged.token == new.token else new
+
+    async def _retire_old(
+        self, ref: _Ref, old: APIToken, new: APIToken, grace: timedelta
+    ) -> Rotation:
         if grace <= timedelta(0):
+            # Not PUT valid=false first: 8.1 answers it but does not save it.
             try:
-                result = await self.invalidate(
-                    old,
-                    reason=f"rotated: replaced by token {new.id}",
-                    username=ref.owner,
-                    delete_if_not_persisted=True,
-                )
+                with self._guard(f"delete {ref}"):
+                    await self._delete(ref)
+            except TokenNotFoundError:
+                log.info("%s was already gone; replaced by token %d", ref, new.id)
             except TokensError as exc:
                 state = await self._probe(ref)
                 raise RotationError(
                     f"rotated {ref}: replacement token {new.id} was created (its secret is in "
-                    f"RotationError.new_token), but retiring the old token failed ({exc}); the "
+                    f"RotationError.new_token), but deleting the old token failed ({exc}); the "
                     f"old token is {_state_of(state)}",
                     new_token=new,
                     old_token=state,
                     cause=exc.__cause__ or exc,
                 ) from exc
-            return Rotation(
-                new_token=new,
-                old_token=result,
-                old_expires=result.expires if result is not None else None,
-                old_deleted=result is None,
-            )
+            else:
+                log.info("deleted %s, replaced by token %d", ref, new.id)
+            return Rotation(new_token=new, old_token=None, old_expires=None, old_deleted=True)
         target = datetime.now(UTC) + grace
         if old.expires is not None and old.expires <= target:
             return Rotation(new_token=new, old_token=old, old_expires=old.expires)
@@ -885,13 +1151,18 @@ class Tokens:
                 new_token=new,
                 old_token=updated,
             )
+        log.info(
+            "%s accepts new logins until %s; revoke it then to end the sessions opened with it",
+            ref,
+            target.isoformat(),
+        )
         return Rotation(new_token=new, old_token=updated, old_expires=updated.expires)
 
     async def _probe(self, ref: _Ref) -> APIToken | None:
         """The token's current state, or ``None`` if it cannot be read."""
         try:
             return await self._item("GET", ref)
-        except (RBTokensError, ClientStateError):
+        except RBTokensError:
             return None
 
 

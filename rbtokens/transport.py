@@ -18,7 +18,13 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from .errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
+from .errors import (
+    ClientStateError,
+    ConnectError,
+    RequestTimeout,
+    ResponseTooLarge,
+    TransportError,
+)
 
 __all__ = [
     "AiohttpTransport",
@@ -122,11 +128,19 @@ def _is_delete_204_quirk(exc: aiohttp.ClientResponseError, method: str) -> bool:
 class AiohttpTransport:
     """Send requests with an ``aiohttp.ClientSession``.
 
-    It borrows ``session`` if given and otherwise owns one (closed by
-    :meth:`aclose`). The owned session keeps no cookie jar: the client scopes
-    the session cookie itself, per identity and per origin. DELETEs go over a
-    small private session whose connections are never reused, because Review
-    Board 8.1 sends a body with its 204 (see ``send``).
+    Without ``session`` it owns a session (closed by :meth:`aclose`). With a
+    borrowed ``session`` it uses only that session's **connector** (its
+    connection pool, limits, TLS and local-address settings, and
+    ``trace_configs``), through a private session of its own: the borrowed
+    session's cookie jar, default headers, ``auth``, base URL and timeouts are
+    never used, and it is left open. Neither kind keeps cookies: the client
+    scopes the session cookie itself, per identity and per origin, so two
+    clients sharing one borrowed session never act as each other.
+
+    DELETEs go over a small private session whose connections are never
+    reused, because Review Board 8.1 sends a body with its 204 (see ``send``).
+    After :meth:`aclose` every ``send`` raises
+    :class:`~rbtokens.errors.ClientStateError`.
     """
 
     def __init__(
@@ -138,9 +152,10 @@ class AiohttpTransport:
         max_body_size: int = DEFAULT_MAX_BODY,
         limit: int = 100,
     ) -> None:
-        self._session = session
-        self._owns_session = session is None
+        self._borrowed = session
+        self._session: aiohttp.ClientSession | None = None
         self._delete_session: aiohttp.ClientSession | None = None
+        self._closed = False
         self._timeouts = timeouts or Timeouts()
         # Built once: a ClientTimeout per request costs measurable CPU in an audit.
         self._client_timeout = aiohttp.ClientTimeout(
@@ -152,14 +167,34 @@ class AiohttpTransport:
         self._max_body = max_body_size
         self._limit = limit
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has run."""
+        return self._closed
+
     def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientStateError("this transport is closed")
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._limit)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
-            )
+            if self._borrowed is not None:
+                if self._borrowed.closed or self._borrowed.connector is None:
+                    raise ClientStateError("the borrowed aiohttp session is closed")
+                # A private session over the borrowed connector: the borrowed
+                # session's cookie jar must never store or send rbtokens'
+                # session cookies (a shared jar mixes identities).
+                self._session = aiohttp.ClientSession(
+                    connector=self._borrowed.connector,
+                    connector_owner=False,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    trace_configs=list(getattr(self._borrowed, "trace_configs", None) or []),
+                    auto_decompress=True,
+                )
+            else:
+                self._session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=self._limit),
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    auto_decompress=True,
+                )
             # aiohttp silently resends GET/PUT/DELETE once after a reset; the
             # client's RetryPolicy decides retries (and never retries a PUT).
             if hasattr(self._session, "_retry_connection"):
@@ -178,6 +213,7 @@ class AiohttpTransport:
             # *next* request on it (possibly another DELETE that never ran).
             # So DELETEs go over connections that are never pooled.
             session = self._get_delete_session()
+        error: TransportError
         try:
             async with session.request(
                 request.method,
@@ -196,25 +232,37 @@ class AiohttpTransport:
             if _is_delete_204_quirk(exc, method):
                 log.debug("DELETE %s: 204 with a body (Review Board 8.1); deleted", url)
                 return Response(204, {}, b"", {}, request.url)
-            raise ConnectError(f"bad response: {exc.message}", method=method, url=url) from exc
+            error = ConnectError(
+                f"bad response ({type(exc).__name__}): {exc.message}", method=method, url=url
+            )
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise RequestTimeout("timed out", method=method, url=url) from exc
+            error = RequestTimeout(f"timed out ({type(exc).__name__})", method=method, url=url)
         except aiohttp.ClientPayloadError as exc:
-            raise ConnectError(f"truncated body: {exc}", method=method, url=url) from exc
+            error = ConnectError(
+                f"truncated body ({type(exc).__name__}): {exc}", method=method, url=url
+            )
         except aiohttp.InvalidURL as exc:
-            raise TransportError(f"invalid URL: {exc}", method=method, url=url) from exc
+            error = TransportError(
+                f"invalid URL ({type(exc).__name__}): {exc}", method=method, url=url
+            )
         except aiohttp.ClientConnectorCertificateError as exc:
             # Not a ConnectError: retrying cannot fix an untrusted certificate.
-            raise TransportError(
+            error = TransportError(
                 f"TLS certificate verification failed ({exc.certificate_error}); "
                 "pass verify='/path/to/ca-bundle.pem' to trust a private CA",
                 method=method,
                 url=url,
-            ) from exc
+            )
         except (aiohttp.ClientError, OSError) as exc:
-            raise ConnectError(f"{type(exc).__name__}: {exc}", method=method, url=url) from exc
+            error = ConnectError(f"{type(exc).__name__}: {exc}", method=method, url=url)
+        # Raised outside the ``except`` blocks, so neither ``__cause__`` nor
+        # ``__context__`` holds the aiohttp error: its ``request_info``
+        # carries the request headers (``Authorization``, ``Cookie``).
+        raise error
 
     def _get_delete_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientStateError("this transport is closed")
         if self._delete_session is None:
             self._delete_session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit, force_close=True),
@@ -223,13 +271,15 @@ class AiohttpTransport:
         return self._delete_session
 
     async def aclose(self) -> None:
-        """Close the session if this transport owns it (and the DELETE session)."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        if self._delete_session is not None:
-            await self._delete_session.close()
+        """Close this transport's sessions; a borrowed session stays open."""
+        self._closed = True
+        sessions = [s for s in (self._session, self._delete_session) if s is not None]
         self._session = None
         self._delete_session = None
+        for session in sessions:
+            # The private session over a borrowed connector does not own it:
+            # closing it leaves the borrowed session's pool alone.
+            await session.close()
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int, *, method: str, url: str) -> bytes:

@@ -689,7 +689,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 130
         meaning = {
-            0: "clean",
+            0: "no finding at or above --fail-on",
             1: "findings at or above --fail-on (expected: the demo site is seeded with them)",
             2: "incomplete: some users could not be audited, or a usage error",
         }

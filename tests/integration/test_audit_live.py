@@ -153,8 +153,12 @@ async def test_the_stream_yields_the_same_findings(rb_site: Any) -> None:
 async def test_only_named_users_and_remediation(rb_site: Any) -> None:
     now = datetime.now(UTC)
     async with admin(rb_site) as client:
-        old = await client.tokens.create(
-            "alice", note="integration: expired", expires=now - timedelta(days=2)
+        # tokens.create refuses a past expiry; the raw list resource does not.
+        tokens_list = await (await client.get_root()).get_api_tokens(username="alice")
+        old = await tokens_list.create(
+            note="integration: expired",
+            policy={},
+            expires=(now - timedelta(days=2)).isoformat(),
         )
         keep = await client.tokens.create(
             "alice",

@@ -29,6 +29,7 @@ from rbtokens import (
 )
 from rbtokens.errors import LoginFailedError, PermissionDeniedError
 from rbtokens.policy import POLICY_IDS, policy_warnings, validate_policy
+from rbtokens.tokens import ROTATION_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -199,6 +200,7 @@ async def test_all_users_lists_every_token_including_inactive_owners(rb_site: An
     inactive = {u["username"] for u in manifest["users"] if not u["is_active"] and u["token_ids"]}
     async with admin(rb_site) as client:
         pager = await client.tokens.list(all_users=True, per_page=5)
+        assert pager.failures == [] and pager.complete
         everything = await pager.all()
         assert pager.total_items == expected == len(everything)
         assert pager.total_pages == -(-expected // 5)
@@ -234,7 +236,7 @@ async def test_rotation_with_grace_read_back(rb_site: Any) -> None:
         new_back = await alice.tokens.get(new.id)
         old_back = await alice.tokens.get(old.id)
     assert (new_back.note, new_back.policy) == ("integration: rotate me", policy.to_dict())
-    assert new_back.extra_data == {"team": "infra", "n": 1}
+    assert new_back.extra_data == {"team": "infra", "n": 1}  # the nonce was removed again
     assert new_back.expires is not None
     assert abs(new_back.expires - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=1)
     assert old_back.expires is not None and rotation.old_expires is not None
@@ -244,6 +246,49 @@ async def test_rotation_with_grace_read_back(rb_site: Any) -> None:
     # Both secrets work during the grace period.
     assert await authenticates(rb_site, old.token, ip=203) == "alice"
     assert await authenticates(rb_site, new.token, ip=203) == "alice"
+
+
+async def test_the_rotation_nonce_is_stored_and_listed_with_the_secret(rb_site: Any) -> None:
+    # What recovery after a lost create relies on: the server keeps the key
+    # (it does not start with "__"), and a listing returns the secret.
+    async with login(rb_site, "carol") as carol:
+        tagged = await carol.tokens.create(
+            note="integration: nonce", extra_data={ROTATION_KEY: "0123abcd" * 4}
+        )
+        listed = [
+            t
+            for t in (await carol.tokens.list()).items
+            if t.extra_data.get(ROTATION_KEY) == "0123abcd" * 4
+        ]
+        assert [(t.id, t.token) for t in listed] == [(tagged.id, tagged.token)]
+        untagged = await carol.tokens.update(tagged, extra_data={ROTATION_KEY: None})
+        assert ROTATION_KEY not in untagged.extra_data and untagged.token == tagged.token
+
+
+async def test_grace_expiry_stops_new_logins_but_only_deletion_ends_sessions(
+    rb_site: Any,
+) -> None:
+    async with login(rb_site, "alice") as alice:
+        old = await alice.tokens.create(note="integration: session survival")
+        async with with_token(rb_site, old.token, ip=206) as session:
+            assert (await session.get_session()).username == "alice"
+            assert session.has_session_cookie
+            rotation = await alice.tokens.rotate(old, grace=timedelta(seconds=1))
+            await asyncio.sleep(2)
+            assert not (await alice.tokens.get(old.id)).usable
+            # New logins with the old token fail once the grace period is over...
+            assert await authenticates(rb_site, old.token, ip=207) is None
+            # ...but the session it opened still works, as the docs say.
+            assert (await session.get_session()).username == "alice"
+            # Deleting the old token is what ends that session.
+            await alice.tokens.revoke(old)
+            try:
+                after = await session.get_session()
+            except LoginFailedError:
+                pass  # logged out, and the token no longer logs in
+            else:
+                assert not after.authenticated, "the session outlived the token's deletion"
+        assert rotation.new_token.usable
 
 
 async def test_rotation_without_grace_removes_the_old_token(rb_site: Any) -> None:

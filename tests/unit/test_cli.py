@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tokenfake import BASE, FakeTokenServer, html
 
-from rbtokens.cli import EPILOG, Output, main
+from rbtokens.cli import EPILOG, VERBS, Output, main
 from rbtokens.policy import READ_ONLY
 from rbtokens.transport import Request, Response
 
@@ -149,7 +149,9 @@ def test_audit_formats_parse_back_to_the_same_findings() -> None:
 
 
 def test_audit_exit_codes_follow_fail_on() -> None:
-    assert run(seeded(), "audit", "-o", "json", "--fail-on", "critical")[0] == 1
+    # No critical finding: dave's inactive-owner is medium (his tokens are refused).
+    assert run(seeded(), "audit", "-o", "json", "--fail-on", "critical")[0] == 0
+    assert run(seeded(), "audit", "-o", "json", "--fail-on", "high")[0] == 1
     clean = FakeTokenServer()
     clean.add_token(
         "alice",
@@ -450,7 +452,8 @@ def test_a_refused_password_exits_2() -> None:
 
 
 def test_help_documents_the_exit_codes() -> None:
-    assert "0  success" in EPILOG and "1  audit" in EPILOG and "2  incomplete" in EPILOG
+    assert "0    success" in EPILOG and "1    audit" in EPILOG and "2    incomplete" in EPILOG
+    assert "130  interrupted" in EPILOG
     proc = subprocess.run(
         [sys.executable, "-m", "rbtokens", "audit", "--help"],
         capture_output=True,
@@ -510,7 +513,8 @@ def test_no_prompt_without_a_terminal() -> None:
     out, err = io.StringIO(), io.StringIO()
     argv = ["whoami", "--server", BASE, "--username", "admin"]
     assert main(argv, transport=fake.transport, stdout=out, stderr=err) == 2
-    assert "not logged in" in err.getvalue()
+    assert "no password for admin (use --password or RBTOKENS_PASSWORD" in err.getvalue()
+    assert fake.requests == []  # failed before any request, not as an anonymous one
 
 
 def test_an_api_token_from_reviewboardrc_is_used_where_it_can_be(
@@ -533,3 +537,158 @@ def test_an_api_token_from_reviewboardrc_is_used_where_it_can_be(
     assert [t["note"] for t in json.loads(out.getvalue())] == ["alice ci"]
     assert fake.requests[-1].headers["Authorization"].startswith("Basic ")
     assert secret not in out.getvalue() + err.getvalue()
+
+
+# -- review fixes ---------------------------------------------------------------------------
+
+
+def test_an_rc_for_another_server_gives_its_secrets_to_no_one(isolated: Path) -> None:
+    fake = seeded()
+    (isolated / ".reviewboardrc").write_text(
+        'REVIEWBOARD_URL = "https://corp.example.com/"\n'
+        'USERNAME = "admin"\nPASSWORD = "corp-pw"\nAPI_TOKEN = "rbp_SECRET_FOR_CORP"\n'
+    )
+    code, out, err = run(fake, "whoami", "--server", BASE, login=False)
+    assert code == 2  # anonymous: not logged in
+    assert all("Authorization" not in r.headers for r in fake.requests)
+    assert "ignoring API_TOKEN" in err and "corp.example.com" in err
+    assert "rbp_SECRET_FOR_CORP" not in out + err and "corp-pw" not in out + err
+    # -q leaves the note out.
+    assert "ignoring" not in run(fake, "whoami", "--server", BASE, "-q", login=False)[2]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["whoami", "--timeout", "0"],
+        ["whoami", "--timeout", "nan"],
+        ["whoami", "--timeout", "-5"],
+        ["rotate", "1", "--grace", "-1"],
+        ["rotate", "1", "--grace", "inf"],
+        ["create", "--note", "x", "--expires-in", "nan"],
+        ["create", "--note", "x", "--expires-in", "1e300"],
+        ["audit", "--stale-days", "inf"],
+        ["audit", "--max-tokens", "-1"],
+        ["get", "-3"],
+        ["revoke", "0"],
+    ],
+)
+def test_numeric_options_are_checked(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    fake = seeded()
+    with pytest.raises(SystemExit) as exc:
+        run(fake, *argv)
+    assert exc.value.code == 2
+    assert fake.requests == []
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_bad_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    for bundle in (str(tmp_path / "missing.pem"), str(bad)):
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["whoami", "--server", "https://rb.invalid/", "--ca-bundle", bundle]
+        assert main(argv, stdout=out, stderr=err) == 2
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and "--ca-bundle" in lines[0], lines
+
+
+def test_an_unexpected_error_exits_2_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def boom(client: object, args: object, out: object) -> int:
+        raise RuntimeError("kaboom rbp_" + "A" * 40)
+
+    monkeypatch.setitem(VERBS, "whoami", boom)
+    code, _out, err = run(seeded(), "whoami")
+    assert code == 2
+    assert "unexpected error: RuntimeError: kaboom" in err
+    assert "Traceback" not in err and "A" * 40 not in err
+
+
+def test_revoke_rules_are_checked_before_any_request() -> None:
+    for argv in (
+        ["--revoke", "too-many-tokens"],
+        ["--revoke", "nope"],
+        ["--revoke", ","],
+        ["--revoke", "stale", "--rules", "no-expiry"],
+        ["--rules", ","],
+        ["--rules", " , "],
+    ):
+        fake = seeded()
+        code, _out, err = run(fake, "audit", *argv)
+        assert code == 2, argv
+        assert fake.requests == [], argv
+        assert "error" in err
+
+
+def test_csv_audit_reports_remediation_on_stderr() -> None:
+    fake = seeded()
+    _code, out, err = run(fake, "audit", "-o", "csv", "--revoke", "no-expiry")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["rule"] for r in rows} >= {"no-expiry"}
+    assert "rbtokens: would-revoke: bob token" in err and "(no-expiry)" in err
+    assert "add --apply" in err
+    _code, out, err = run(fake, "audit", "-o", "csv", "--revoke", "no-expiry", "--apply")
+    assert "rbtokens: revoked: bob token" in err
+    assert len(list(csv.DictReader(io.StringIO(out)))) >= 1  # stdout is still one CSV table
+
+
+def test_notes_cannot_inject_escapes_or_formulas() -> None:
+    fake = FakeTokenServer()
+    evil = '=HYPERLINK("http://x")\x1b[2J\x1b]52;c;cGF5bG9hZA==\x07\x9b31m\u202e'
+    fake.add_token("alice", note=evil, expires=None)
+    _code, out, _ = run(fake, "audit", "--show-tokens")
+    assert "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    assert "\u202e" not in out
+    assert "=HYPERLINK" in out  # the text itself stays visible
+    _code, out, _ = run(fake, "list", "--owner", "alice", "-o", "csv")
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert row["note"].startswith("'=HYPERLINK")
+    for start in ("+1", "-1", "@SUM(A1)"):
+        fake = FakeTokenServer()
+        fake.add_token("alice", note=start)
+        _code, out, _ = run(fake, "list", "--owner", "alice", "-o", "csv")
+        assert next(csv.DictReader(io.StringIO(out)))["note"] == "'" + start
+
+
+def test_table_output_keeps_notes_that_look_like_timestamps() -> None:
+    fake = FakeTokenServer()
+    note = "2024-01-01T00:00:00 deploy key for prod"
+    fake.add_token("alice", note=note, expires=None)
+    _code, out, _ = run(fake, "audit", "--show-tokens")
+    assert note in out
+    _code, out, _ = run(fake, "list", "--owner", "alice")
+    assert note in out
+
+
+def test_verbose_logs_requests_and_quiet_silences_warnings() -> None:
+    _code, _out, err = run(seeded(), "whoami", "-v")
+    assert "GET " in err and "/api/" in err
+    _code, _out, err = run(seeded(), "whoami")
+    assert "GET " not in err
+    policy = '{"resources": {"*": {"allow": ["*"]}, "user": {"bob": {"block": ["*"]}}}}'
+    argv = ["create", "--owner", "alice", "--note", "x", "--policy", policy]
+    _code, _out, err = run(FakeTokenServer(), *argv)
+    assert "WARNING" in err and "policy" in err
+    _code, _out, err = run(FakeTokenServer(), *argv, "-q")
+    assert "WARNING" not in err
+
+
+def test_an_unknown_user_counts_as_listed() -> None:
+    code, out, _ = run(with_user_item(seeded()), "audit", "-o", "json", "--user", "nosuchuser")
+    s = json.loads(out)["summary"]
+    assert code == 2
+    assert (s["users_listed"], s["users_audited"], s["users_failed"]) == (1, 0, 1)
+
+
+@pytest.mark.shows_secrets  # the new secret must be shown when a rotation fails part-way
+def test_rotate_failing_part_way_still_shows_the_new_secret() -> None:
+    fake = seeded()
+    alice = next(t for t, o in fake.owner.items() if o == "alice")
+    before = set(fake.tokens)
+    fake.inject("PUT", f"/api-tokens/{alice}/", html(503))  # the old token's expiry update
+    code, out, err = run(fake, "rotate", str(alice), "--owner", "alice", "--grace", "2")
+    created = [t for t in fake.tokens if t not in before]
+    assert code == 2
+    assert len(created) == 1
+    assert fake.tokens[created[0]]["token"] in out  # the secret was not lost
+    assert "error" in err.lower()

@@ -184,3 +184,38 @@ def test_built_policies_always_validate_and_round_trip(steps: list[Any]) -> None
     validate_policy(doc)
     assert Policy.from_dict(doc) == policy
     assert repr(policy) == f"Policy({json.dumps(doc, sort_keys=True)})"
+
+
+def test_precedence_within_a_section() -> None:
+    # The server's order: method block, method allow, "*" block, "*" allow.
+    star_both = {"resources": {"*": {"allow": ["*"], "block": ["*"]}}}
+    assert not is_allowed(star_both, "user", "GET")
+    method_beats_star_block = {"resources": {"*": {"allow": ["GET"], "block": ["*"]}}}
+    assert is_allowed(method_beats_star_block, "user", "GET")
+    method_block_beats_star_allow = {"resources": {"*": {"allow": ["*"], "block": ["PUT"]}}}
+    assert not is_allowed(method_block_beats_star_allow, "user", "PUT")
+    assert is_allowed(method_block_beats_star_allow, "user", "DELETE")
+    # A per-object section is consulted before the resource's "*".
+    per_object = {"resources": {"user": {"alice": {"allow": ["PUT"]}, "*": {"block": ["*"]}}}}
+    assert is_allowed(per_object, "user", "PUT", "alice")
+    assert not is_allowed(per_object, "user", "PUT", "bob")
+
+
+def test_validate_rechecks_the_document() -> None:
+    policy = Policy.read_only()
+    policy.validate()  # a built policy is valid
+    policy._resources["*"]["allow"] = "GET"  # corrupted behind the builder's back
+    with pytest.raises(PolicyError, match='"allow" rule must be a list'):
+        policy.validate()
+    lax = Policy(allow_unknown_ids=True).allow("extension_thing", "GET")
+    lax.validate()  # keeps its opt-in
+    with pytest.raises(PolicyError, match="not a valid resource policy ID"):
+        validate_policy(lax.to_dict())
+
+
+def test_only_the_builder_makes_the_stock_policies() -> None:
+    import rbtokens.policy as module  # noqa: PLC0415
+
+    assert not hasattr(module, "full_access") and not hasattr(module, "read_only")
+    assert "full_access" not in module.__all__ and "read_only" not in module.__all__
+    assert Policy.full_access() == FULL_ACCESS and Policy.read_only() == READ_ONLY

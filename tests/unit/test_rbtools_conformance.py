@@ -44,7 +44,7 @@ def test_policy_goes_as_json_where_rbtools_sends_a_repr() -> None:
     "query",
     [
         {"max_results": 200, "include_inactive": True},
-        {"q": "al", "counts_only": False, "start": 25},
+        {"q": "al", "counts_only": True, "start": 25},
         {"only_fields": "id,note", "only_links": ""},
     ],
 )
@@ -53,6 +53,16 @@ def test_query_matches_rbtools(query: dict[str, Any]) -> None:
     theirs = URL(rbtools_request.HttpRequest(url, query_args=query).url)
     ours = merge_query(URL(url), encode_query(query))
     assert dict(ours.query) == dict(theirs.query)
+
+
+def test_counts_only_false_is_dropped_where_rbtools_sends_0() -> None:
+    # Review Board counts on any counts-only value, "0" included.
+    query = {"q": "al", "counts_only": False}
+    url = "http://rb.test/api/users/"
+    theirs = URL(rbtools_request.HttpRequest(url, query_args=query).url)
+    ours = merge_query(URL(url), encode_query(query))
+    assert theirs.query.get("counts-only") == "0"
+    assert dict(ours.query) == {"q": "al"}
 
 
 def test_templates_are_quoted_where_rbtools_is_not() -> None:

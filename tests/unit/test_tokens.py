@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,6 +26,7 @@ from rbtokens import (
     TokensError,
 )
 from rbtokens.errors import ConnectError
+from rbtokens.tokens import ROTATION_KEY
 from rbtokens.transport import Request, Response
 
 FAST = rbtokens.RetryPolicy(attempts=3, backoff=0.0)
@@ -33,7 +36,9 @@ def client_for(fake: FakeTokenServer, user: str = "admin", **kw: Any) -> RBClien
     if "api_token" not in kw:
         kw.setdefault("username", user)
         kw.setdefault("password", f"{user}-pw")
-    return RBClient(BASE, transport=fake.transport, retry=FAST, **kw)
+    client = RBClient(BASE, transport=fake.transport, retry=FAST, **kw)
+    client.tokens.recovery_delay = 0.0
+    return client
 
 
 def form_of(request: Request) -> dict[str, str]:
@@ -547,7 +552,12 @@ async def test_rotate_with_grace(fake: FakeTokenServer) -> None:
         assert old is not None and not rotation.old_deleted
         assert new.token.startswith("rbp_") and new.token != record["token"]
         assert (new.note, new.policy) == ("deploy", record["policy"])
+        # extra_data is copied, less the server-managed key; the rotation's nonce
+        # tags the create and is removed once the replacement is in hand.
         assert new.extra_data == {"team": "infra"}
+        assert fake.tokens[new.id]["extra_data"] == {"team": "infra"}
+        form = form_of(writes(fake, "POST")[0])
+        assert re.fullmatch(r"[0-9a-f]{32}", json.loads(form["extra_data:json"])[ROTATION_KEY])
         target = datetime.now(UTC) + timedelta(hours=2)
         assert rotation.old_expires is not None
         assert abs(rotation.old_expires - target) < timedelta(seconds=5)
@@ -568,7 +578,7 @@ async def test_rotate_never_extends_the_old_token(fake: FakeTokenServer) -> None
         )
     assert rotation.old_expires == soon
     assert rotation.new_token.expires is None
-    assert not writes(fake, "PUT")
+    assert not [r for r in writes(fake, "PUT") if r.url.path.endswith(f"/{record['id']}/")]
 
 
 async def test_rotate_without_grace_deletes_on_8_1(fake: FakeTokenServer) -> None:
@@ -579,14 +589,28 @@ async def test_rotate_without_grace_deletes_on_8_1(fake: FakeTokenServer) -> Non
     assert [t["id"] for t in fake.tokens_of("alice")] == [rotation.new_token.id]
 
 
-async def test_rotate_without_grace_invalidates_where_supported() -> None:
+async def test_rotate_without_grace_deletes_directly(caplog: pytest.LogCaptureFixture) -> None:
+    # Even where PUT valid=false would persist: deleting is what also ends the
+    # sessions opened with the old token, and on 8.1 the PUT is wasted.
     fake = FakeTokenServer(invalidate_persists=True)
     record = fake.add_token("alice", note="n")
+    caplog.set_level(logging.INFO, logger="rbtokens")
     async with client_for(fake) as client:
+        await client.tokens.whoami()  # the login, out of the count
+        before = len(fake.requests)
         rotation = await client.tokens.rotate(record["id"], username="alice", grace=timedelta(0))
-    assert not rotation.old_deleted
-    assert rotation.old_token is not None and not rotation.old_token.valid
-    assert f"replaced by token {rotation.new_token.id}" in rotation.old_token.invalid_reason
+    sent = [(r.method, r.url.path) for r in fake.requests[before:]]
+    item = f"/api/users/alice/api-tokens/{record['id']}/"
+    assert sent == [
+        ("GET", item),
+        ("POST", "/api/users/alice/api-tokens/"),
+        ("PUT", f"/api/users/alice/api-tokens/{rotation.new_token.id}/"),  # the nonce's removal
+        ("DELETE", item),
+        ("GET", item),  # confirms the DELETE (404)
+    ]
+    assert rotation.old_deleted and rotation.old_token is None
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert f"deleted token {record['id']} of alice" in caplog.text
 
 
 def _lost_after(fake: FakeTokenServer) -> Any:
@@ -609,12 +633,125 @@ async def test_rotate_recovers_a_created_token_whose_answer_was_lost(
         rotation = await client.tokens.rotate(record["id"], username="alice")
     new_id = rotation.new_token.id
     assert fake.tokens[new_id]["token"] == rotation.new_token.token
+    assert new_id == max(fake.tokens)  # the one the POST created, not the look-alike
+    assert ROTATION_KEY not in rotation.new_token.extra_data
     assert rotation.old_token is not None and rotation.old_expires is not None
 
 
-async def test_rotate_reports_nothing_created_when_the_post_never_arrived(
+async def test_rotate_keeps_going_when_the_nonce_cannot_be_removed(
+    fake: FakeTokenServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = fake.add_token("alice", note="n", extra_data={"team": "infra"})
+    for _ in range(FAST.attempts):
+        fake.inject("PUT", f"/api-tokens/{fake.next_id}/", lambda r: html(503))
+    caplog.set_level(logging.WARNING, logger="rbtokens")
+    async with client_for(fake) as client:
+        rotation = await client.tokens.rotate(record["id"], username="alice", grace=timedelta(0))
+    new = rotation.new_token
+    assert rotation.old_deleted and fake.tokens[new.id]["token"] == new.token
+    assert set(new.extra_data) == {"team", ROTATION_KEY}
+    assert f"replacement token {new.id} keeps extra_data['{ROTATION_KEY}']" in caplog.text
+
+
+async def test_rotate_never_adopts_another_token_with_the_same_note(
     fake: FakeTokenServer,
 ) -> None:
+    # The POST never arrives; meanwhile another job creates a full-access
+    # token with the same note. Recovery by note would adopt it, then delete
+    # the old token.
+    ro = {"resources": {"*": {"allow": ["GET"], "block": ["*"]}}}
+    record = fake.add_token("alice", note="deploy", policy=ro)
+
+    def never_arrives(request: Request) -> Response:
+        fake.add_token("alice", note="deploy", policy={})
+        raise ConnectError("connection refused", method="POST", url=str(request.url))
+
+    fake.inject("POST", "/api-tokens/", never_arrives)
+    async with client_for(fake) as client:
+        with pytest.raises(RotationError) as info:
+            await client.tokens.rotate(record["id"], username="alice", grace=timedelta(0))
+    assert info.value.new_token is None and info.value.possibly_created
+    assert record["id"] in fake.tokens and not writes(fake, "DELETE")
+
+
+def _gateway_timeout(fake: FakeTokenServer, pending: list[Request]) -> Any:
+    """A POST handler: a proxy's 504 while the server goes on with the request."""
+
+    def handler(request: Request) -> Response:
+        pending.append(request)
+        return html(504)
+
+    return handler
+
+
+async def test_rotate_after_a_504_finds_a_replacement_created_late(
+    fake: FakeTokenServer,
+) -> None:
+    record = fake.add_token("alice", note="n")
+    pending: list[Request] = []
+    fake.inject("POST", "/api-tokens/", _gateway_timeout(fake, pending))
+
+    def list_then_finish(request: Request) -> Response:
+        answer = fake.route(request)
+        fake.route(pending[0])  # the upstream finishes the POST after the first look
+        return answer
+
+    fake.inject("GET", "/users/alice/api-tokens/", list_then_finish)
+    async with client_for(fake) as client:
+        rotation = await client.tokens.rotate(record["id"], username="alice")
+    assert fake.tokens[rotation.new_token.id]["token"] == rotation.new_token.token
+    lists = [r for r in fake.requests if r.method == "GET" and r.url.path.endswith("-tokens/")]
+    assert len(lists) == 2
+
+
+async def test_rotate_after_a_504_says_the_token_may_still_be_created(
+    fake: FakeTokenServer,
+) -> None:
+    record = fake.add_token("alice", note="n")
+    pending: list[Request] = []
+    fake.inject("POST", "/api-tokens/", _gateway_timeout(fake, pending))
+    async with client_for(fake) as client:
+        with pytest.raises(RotationError) as info:
+            await client.tokens.rotate(record["id"], username="alice")
+    err = info.value
+    assert err.possibly_created and err.new_token is None and err.http_status == 504
+    assert "none was created" not in str(err)
+    nonce = json.loads(form_of(pending[0])["extra_data:json"])[ROTATION_KEY]
+    assert f"extra_data['{ROTATION_KEY}'] is '{nonce}'" in str(err)
+    fake.route(pending[0])  # it was created after all: the nonce identifies it
+    (late,) = [t for t in fake.tokens_of("alice") if t["extra_data"].get(ROTATION_KEY) == nonce]
+    assert late["id"] != record["id"]
+
+
+async def test_rotate_lists_every_candidate_when_the_create_was_answered_twice(
+    fake: FakeTokenServer,
+) -> None:
+    record = fake.add_token("alice", note="n")
+
+    def twice(request: Request) -> Response:
+        fake.route(request)
+        fake.route(request)
+        raise ConnectError("reset", method="POST", url=str(request.url))
+
+    fake.inject("POST", "/api-tokens/", twice)
+    async with client_for(fake) as client:
+        with pytest.raises(RotationError) as info:
+            await client.tokens.rotate(record["id"], username="alice")
+    err = info.value
+    assert err.new_token is None and err.possibly_created
+    assert len(err.candidates) == 2
+    assert all(isinstance(t, APIToken) for t in err.candidates)
+    for token in err.candidates:
+        assert fake.tokens[token.id]["token"] == token.token
+        assert token.token not in str(err)
+    assert "RotationError.candidates" in str(err)
+    assert fake.tokens[record["id"]]["expires"] is None  # the old token was left alone
+
+
+async def test_rotate_without_an_answer_says_a_token_may_still_be_created(
+    fake: FakeTokenServer,
+) -> None:
+    # A refused connection and a lost answer look the same to the client.
     record = fake.add_token("alice", note="n")
 
     def refuse(request: Request) -> Response:
@@ -625,9 +762,12 @@ async def test_rotate_reports_nothing_created_when_the_post_never_arrived(
         with pytest.raises(RotationError) as info:
             await client.tokens.rotate(record["id"], username="alice")
     err = info.value
-    assert err.new_token is None and err.old_token.id == record["id"]
-    assert "no new token appeared" in str(err) and "still usable" in str(err)
-    assert len(fake.tokens_of("alice")) == 1
+    assert err.new_token is None and err.candidates == [] and err.possibly_created
+    assert err.old_token.id == record["id"]
+    nonce = json.loads(form_of(writes(fake, "POST")[0])["extra_data:json"])[ROTATION_KEY]
+    assert "may still create it" in str(err) and repr(nonce) in str(err)
+    assert "still usable" in str(err)
+    assert len(fake.tokens_of("alice")) == 1 and not writes(fake, "PUT")
 
 
 async def test_rotate_create_refused_by_the_server(fake: FakeTokenServer) -> None:
@@ -639,6 +779,9 @@ async def test_rotate_create_refused_by_the_server(fake: FakeTokenServer) -> Non
         with pytest.raises(RotationError, match="nothing was created") as info:
             await client.tokens.rotate(record["id"], username="alice")
     assert info.value.error_code == 105 and info.value.new_token is None
+    assert not info.value.possibly_created and info.value.candidates == []
+    # Nothing was listed: the nonce makes a listing before the create unnecessary.
+    assert [r.method for r in fake.requests if r.url.path.endswith("/api-tokens/")] == ["POST"]
 
 
 async def test_rotate_keeps_the_secret_when_retiring_fails(
@@ -675,6 +818,328 @@ async def test_rotate_reports_unknown_old_state(fake: FakeTokenServer) -> None:
             await client.tokens.rotate(token)
     assert isinstance(info.value.new_token, APIToken)
     assert info.value.old_token is None
+
+
+async def test_rotate_refuses_a_huge_grace_before_creating_anything(
+    fake: FakeTokenServer,
+) -> None:
+    record = fake.add_token("alice", note="n")
+    async with client_for(fake) as client:
+        with pytest.raises(ValueError, match="grace"):
+            await client.tokens.rotate(
+                record["id"], username="alice", grace=timedelta(days=3_000_000)
+            )
+    assert not writes(fake, "POST") and len(fake.tokens) == 1
+
+
+async def test_rotate_wraps_an_unexpected_error_after_the_create(fake: FakeTokenServer) -> None:
+    record = fake.add_token("alice", note="n")
+
+    def broken(request: Request) -> Response:
+        raise RuntimeError("a bug in the PUT path")
+
+    fake.inject("PUT", f"/api-tokens/{record['id']}/", broken)
+    async with client_for(fake) as client:
+        with pytest.raises(RotationError) as info:
+            await client.tokens.rotate(record["id"], username="alice", grace=timedelta(hours=1))
+    new = info.value.new_token
+    assert isinstance(new, APIToken) and fake.tokens[new.id]["token"] == new.token
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "RuntimeError: a bug in the PUT path" in str(info.value)
+    assert "the old token is unchanged and still usable" in str(info.value)
+
+
+async def test_rotate_cancelled_while_retiring_keeps_the_replacement(
+    fake: FakeTokenServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = fake.add_token("alice", note="n")
+    started = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        started.set()
+        await asyncio.sleep(10)
+        return fake.route(request)
+
+    fake.inject("PUT", f"/api-tokens/{record['id']}/", slow)
+    caplog.set_level(logging.INFO, logger="rbtokens")
+    async with client_for(fake) as client:
+        task = asyncio.ensure_future(
+            client.tokens.rotate(record["id"], username="alice", grace=timedelta(hours=1))
+        )
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
+    new = info.value.new_token  # type: ignore[attr-defined]
+    assert isinstance(new, APIToken) and fake.tokens[new.id]["token"] == new.token
+    notes = "\n".join(info.value.__notes__)
+    assert f"replacement token {new.id}" in notes and new.token not in notes
+    assert f"token {new.id}" in caplog.text and new.token not in caplog.text
+
+
+async def test_rotate_cancelled_while_creating_names_the_nonce(fake: FakeTokenServer) -> None:
+    record = fake.add_token("alice", note="n")
+    started = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        started.set()
+        await asyncio.sleep(10)
+        return fake.route(request)
+
+    fake.inject("POST", "/api-tokens/", slow)
+    async with client_for(fake) as client:
+        task = asyncio.ensure_future(client.tokens.rotate(record["id"], username="alice"))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError) as info:
+            await task
+    nonce = json.loads(form_of(writes(fake, "POST")[0])["extra_data:json"])[ROTATION_KEY]
+    assert any(nonce in note for note in info.value.__notes__)
+
+
+async def test_create_refuses_an_expiry_in_the_past(fake: FakeTokenServer) -> None:
+    async with client_for(fake) as client:
+        with pytest.raises(ValueError, match="not in the future"):
+            await client.tokens.create(
+                "alice", note="x", expires=datetime.now(UTC) - timedelta(days=1)
+            )
+        with pytest.raises(ValueError, match="not in the future"):
+            await client.tokens.create("alice", note="x", expires_in=timedelta(days=-1))
+        with pytest.raises(ValueError, match="not in the future"):
+            await client.tokens.create("alice", note="x", expires_in=timedelta(0))
+    assert not writes(fake, "POST")
+
+
+async def test_rotate_asks_for_expires_when_the_old_lifetime_is_not_positive(
+    fake: FakeTokenServer,
+) -> None:
+    now = datetime.now(UTC)
+    record = fake.add_token("alice", note="n", time_added=now, expires=now - timedelta(days=1))
+    async with client_for(fake) as client:
+        with pytest.raises(ValueError, match="pass expires="):
+            await client.tokens.rotate(record["id"], username="alice")
+        with pytest.raises(ValueError, match="not in the future"):
+            await client.tokens.rotate(
+                record["id"], username="alice", expires=now - timedelta(hours=1)
+            )
+        assert not writes(fake, "POST")
+        rotation = await client.tokens.rotate(
+            record["id"], username="alice", expires=now + timedelta(days=1)
+        )
+    assert rotation.new_token.usable
+
+
+async def test_rotation_docs_say_expiry_does_not_end_sessions() -> None:
+    from rbtokens.tokens import Rotation, Tokens  # noqa: PLC0415
+
+    for doc in (Rotation.__doc__ or "", Tokens.rotate.__doc__ or ""):
+        text = " ".join(doc.split())
+        assert "new logins" in text and "deleted" in text
+
+
+async def test_post_put_expiry_is_read_back_when_the_answer_differs(
+    fake: FakeTokenServer,
+) -> None:
+    record = fake.add_token("alice", note="n")
+
+    def stale_answer(request: Request) -> Response:
+        fake.route(request)  # saved...
+        stale = fake.token_payload({**record, "expires": None})  # ...but answered stale
+        return Response(
+            200,
+            {"content-type": "application/vnd.reviewboard.org.api-token+json"},
+            json.dumps({"stat": "ok", "api_token": stale}).encode(),
+        )
+
+    fake.inject("PUT", f"/api-tokens/{record['id']}/", stale_answer)
+    async with client_for(fake) as client:
+        rotation = await client.tokens.rotate(
+            record["id"], username="alice", grace=timedelta(hours=1)
+        )
+    assert rotation.old_expires is not None
+    assert abs(rotation.old_expires - (datetime.now(UTC) + timedelta(hours=1))) < timedelta(
+        seconds=5
+    )
+
+
+async def test_post_put_expiry_not_kept_is_a_rotation_error(fake: FakeTokenServer) -> None:
+    record = fake.add_token("alice", note="n", expires=datetime.now(UTC) + timedelta(days=30))
+
+    def not_saved(request: Request) -> Response:
+        payload = fake.token_payload(record)  # answers 200 without saving
+        return Response(
+            200,
+            {"content-type": "application/vnd.reviewboard.org.api-token+json"},
+            json.dumps({"stat": "ok", "api_token": payload}).encode(),
+        )
+
+    fake.inject("PUT", f"/api-tokens/{record['id']}/", not_saved)
+    async with client_for(fake) as client:
+        with pytest.raises(RotationError, match="did not keep") as info:
+            await client.tokens.rotate(record["id"], username="alice", grace=timedelta(hours=1))
+    assert isinstance(info.value.new_token, APIToken)
+
+
+# -- update argument checks -----------------------------------------------------
+
+
+async def test_update_refuses_none_except_for_expires(fake: FakeTokenServer) -> None:
+    record = fake.add_token("alice", note="important", extra_data={"a": 1})
+    async with client_for(fake) as client:
+        for kw in ({"note": None}, {"policy": None}, {"extra_data": None}):
+            with pytest.raises(TypeError, match="None"):
+                await client.tokens.update(record["id"], username="alice", **kw)
+        with pytest.raises(TypeError, match="JSON Patch"):
+            await client.tokens.update(record["id"], username="alice", extra_data_patch=None)  # type: ignore[arg-type]
+        assert not writes(fake, "PUT")
+        assert rbtokens.tokens.UNSET is not None
+        updated = await client.tokens.update(record["id"], username="alice", note="")
+    assert updated.note == "" and fake.tokens[record["id"]]["note"] == ""
+
+
+async def test_json_patch_and_token_id_are_checked_locally(fake: FakeTokenServer) -> None:
+    record = fake.add_token("alice")
+    async with client_for(fake) as client:
+        await client.tokens.whoami()
+        before = len(fake.requests)
+        for patch in ("add", {"op": "add"}, [{"op": "add"}], ["x"], [{"path": "/a"}]):
+            with pytest.raises(TypeError):
+                await client.tokens.update(
+                    record["id"],
+                    username="alice",
+                    extra_data_patch=patch,  # type: ignore[arg-type]
+                )
+        for bad in (True, -1, "5", 1.0):
+            with pytest.raises(TypeError, match="non-negative int"):
+                await client.tokens.get(bad, username="alice")  # type: ignore[arg-type]
+        assert len(fake.requests) == before
+
+
+# -- errors ---------------------------------------------------------------------
+
+
+async def test_html_500_outside_named_reads_is_not_blamed_on_a_missing_user(
+    fake: FakeTokenServer,
+) -> None:
+    record = fake.add_token("alice", note="n")
+    fake.inject("PUT", f"/api-tokens/{record['id']}/", lambda r: html(500))
+    async with client_for(fake) as client:
+        with pytest.raises(TokensError) as info:
+            await client.tokens.update(record["id"], username="alice", note="x")
+    text = str(info.value)
+    assert "the server crashed (HTML 500)" in text and "non-administrator" not in text
+
+
+async def test_guard_reraises_a_tokens_error_from_a_task_group_as_is(
+    fake: FakeTokenServer,
+) -> None:
+    cause = ConnectError("reset", method="GET", url=BASE)
+    err = TokensError("cannot do it", cause=cause)
+    async with client_for(fake) as client:
+        with pytest.raises(TokensError) as info, client.tokens._guard("do it"):
+            raise ExceptionGroup("workers", [err])
+    assert info.value is err
+    assert err.__cause__ is cause
+
+
+async def test_policy_warnings_are_logged_on_create_and_update(
+    fake: FakeTokenServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = Policy().block("user", obj="bob").allow("user")
+    caplog.set_level(logging.WARNING, logger="rbtokens")
+    async with client_for(fake) as client:
+        token = await client.tokens.create("alice", note="x", policy=broken)
+        created = [r for r in caplog.records if "per-object entries" in r.getMessage()]
+        assert [r.levelno for r in created] == [logging.WARNING]
+        caplog.clear()
+        await client.tokens.update(token, policy=broken)
+        updated = [r for r in caplog.records if "per-object entries" in r.getMessage()]
+        assert [r.levelno for r in updated] == [logging.WARNING]
+
+
+# -- client.tokens --------------------------------------------------------------
+
+
+async def test_client_keeps_one_tokens_object(fake: FakeTokenServer) -> None:
+    async with client_for(fake, "bob") as client:
+        assert client.tokens is client.tokens
+        client.tokens.concurrency = 50
+        assert client.tokens.concurrency == 50
+        assert await client.tokens.whoami() == "bob"
+    assert not hasattr(rbtokens.tokens, "_whoami_cache")
+
+
+# -- listing robustness ---------------------------------------------------------
+
+
+async def test_list_all_users_records_a_deleted_user(
+    fake: FakeTokenServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    for owner in ("alice", "bob", "bob", "carol"):
+        fake.add_token(owner, note=owner)
+    fake.inject(
+        "GET", "/users/bob/api-tokens/", lambda r: api_error(404, 100, "Object does not exist")
+    )
+    async with client_for(fake) as client:
+        pager = await client.tokens.list(all_users=True)
+    assert [t.username for t in pager.items] == ["alice", "carol"]
+    (failure,) = pager.failures
+    assert failure.username == "bob" and failure.vanished
+    assert pager.complete  # a deleted user has no tokens left to miss
+
+
+async def test_list_all_users_keeps_going_when_one_user_fails(
+    fake: FakeTokenServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    for owner in ("alice", "bob", "bob", "carol"):
+        fake.add_token(owner, note=owner)
+    for _ in range(FAST.attempts):
+        fake.inject("GET", "/users/bob/api-tokens/", lambda r: html(503))
+    caplog.set_level(logging.WARNING, logger="rbtokens")
+    async with client_for(fake) as client:
+        pager = await client.tokens.list(all_users=True, per_page=1)
+        assert [t.username async for t in pager] == ["alice", "carol"]
+        assert not pager.complete
+        (failure,) = pager.failures
+        assert failure.username == "bob" and not failure.vanished
+        assert failure.error.http_status == 503  # type: ignore[attr-defined]
+        assert "bob" in str(failure)
+        second = await pager.next_page()
+        assert second is not None and second.failures == pager.failures
+    assert any(r.levelno == logging.WARNING and "bob" in r.getMessage() for r in caplog.records)
+
+
+async def test_pager_iteration_drops_tokens_seen_on_earlier_pages(
+    fake: FakeTokenServer, seven: list[int]
+) -> None:
+    # The listing has no ORDER BY: a later chunk may repeat a token.
+    def shifted(request: Request) -> Response:
+        url = request.url.update_query(start=str(int(request.url.query["start"]) - 1))
+        return fake.route(Request(request.method, url, request.headers, request.body))
+
+    async with client_for(fake) as client:
+        pager = await client.tokens.list("bob", per_page=2)
+        fake.inject("GET", "/users/bob/api-tokens/", shifted)
+        assert [t.id async for t in pager] == seven
+
+
+async def test_invalidate_trusts_the_reread_over_a_stale_answer(fake: FakeTokenServer) -> None:
+    record = fake.add_token("alice")
+
+    def saved_but_stale(request: Request) -> Response:
+        record.update(valid=False, invalid_reason="leaked", invalid_date=datetime.now(UTC))
+        stale = fake.token_payload({**record, "valid": True, "invalid_reason": ""})
+        return Response(
+            200,
+            {"content-type": "application/vnd.reviewboard.org.api-token+json"},
+            json.dumps({"stat": "ok", "api_token": stale}).encode(),
+        )
+
+    fake.inject("PUT", f"/api-tokens/{record['id']}/", saved_but_stale)
+    async with client_for(fake) as client:
+        result = await client.tokens.invalidate(record["id"], username="alice", reason="leaked")
+    assert result is not None and not result.valid and result.invalid_reason == "leaked"
+    assert not writes(fake, "DELETE")
 
 
 # -- masking --------------------------------------------------------------------
