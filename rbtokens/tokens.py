@@ -1113,15 +1113,7 @@ class Tokens:
             except TokenNotFoundError:
                 log.info("%s was already gone; replaced by token %d", ref, new.id)
             except TokensError as exc:
-                state = await self._probe(ref)
-                raise RotationError(
-                    f"rotated {ref}: replacement token {new.id} was created (its secret is in "
-                    f"RotationError.new_token), but deleting the old token failed ({exc}); the "
-                    f"old token is {_state_of(state)}",
-                    new_token=new,
-                    old_token=state,
-                    cause=exc.__cause__ or exc,
-                ) from exc
+                raise await self._retire_failed(ref, new, "deleting the old token", exc) from exc
             else:
                 log.info("deleted %s, replaced by token %d", ref, new.id)
             return Rotation(new_token=new, old_token=None, old_expires=None, old_deleted=True)
@@ -1134,14 +1126,8 @@ class Tokens:
                 if not _same_time(updated.expires, target):
                     updated = await self._item("GET", ref)
         except TokensError as exc:
-            state = await self._probe(ref)
-            raise RotationError(
-                f"rotated {ref}: replacement token {new.id} was created (its secret is in "
-                f"RotationError.new_token), but setting the old token's expiry failed ({exc}); "
-                f"the old token is {_state_of(state)}",
-                new_token=new,
-                old_token=state,
-                cause=exc.__cause__ or exc,
+            raise await self._retire_failed(
+                ref, new, "setting the old token's expiry", exc
             ) from exc
         if not _same_time(updated.expires, target):
             raise RotationError(
@@ -1157,6 +1143,20 @@ class Tokens:
             target.isoformat(),
         )
         return Rotation(new_token=new, old_token=updated, old_expires=updated.expires)
+
+    async def _retire_failed(
+        self, ref: _Ref, new: APIToken, step: str, exc: TokensError
+    ) -> RotationError:
+        """The error for a failed retire step, with the old token's state read back."""
+        state = await self._probe(ref)
+        return RotationError(
+            f"rotated {ref}: replacement token {new.id} was created (its secret is in "
+            f"RotationError.new_token), but {step} failed ({exc}); the old token is "
+            f"{_state_of(state)}",
+            new_token=new,
+            old_token=state,
+            cause=exc.__cause__ or exc,
+        )
 
     async def _probe(self, ref: _Ref) -> APIToken | None:
         """The token's current state, or ``None`` if it cannot be read."""
