@@ -44,9 +44,8 @@ from .errors import (
     TokensError,
     redact,
 )
-from .models import APIToken, GenericItem, mask_secret
+from .models import APIToken, mask_secret
 from .policy import FULL_ACCESS, READ_ONLY
-from .resources import Count, ListResource
 from .tokens import UNSET
 from .transport import Timeouts
 
@@ -1275,33 +1274,20 @@ class _NotLoggedIn(Exception):
 
 
 async def _cmd_api_get(client: RBClient, args: argparse.Namespace, out: Output) -> int:
-    query = args.query
     path: str = args.path
-    if path.startswith(("http://", "https://")):
-        res = await client.get_url(path, **query)
-    else:
-        res = await client.get_path(path.removeprefix("/api/"), **query)
-
-    def item_doc(item: Any) -> dict[str, Any]:
-        if isinstance(item, GenericItem):
-            return {**item.fields, "links": _builtins(item.links)}
-        doc: dict[str, Any] = _builtins(item)
-        return doc
-
-    if isinstance(res, ListResource):
-        key = res.mimetype.replace("-", "_") if res.mimetype else "items"
-        items = [_mask_secrets(item_doc(i)) for i in res.items]
-        doc: Any = {key: items, "total_results": res.total_results, "links": _builtins(res.links)}
-        if out.fmt in ("table", "csv", "ndjson"):
-            columns = list(dict.fromkeys(k for i in items for k in i if k != "links"))
-            out.rows(items, columns, title=f"{key} ({res.total_results} in all)")
-            return EXIT_OK
-    elif isinstance(res, Count):
-        doc = {"count": res.count}
-    elif res is None:
-        doc = {"stat": "ok"}
-    else:
-        doc = _mask_secrets(item_doc(res))
+    if not path.startswith(("http://", "https://")):
+        path = path.removeprefix("/api/")
+    # The payload exactly as the server sent it (secrets masked): no Struct
+    # fills in defaults for fields it left out.
+    payload = await client.get_json(path, **args.query)
+    doc: Any = _mask_secrets(payload) if payload is not None else {"stat": "ok"}
+    lists = [k for k, v in doc.items() if isinstance(v, list) and k != "links"]
+    if out.fmt in ("table", "csv", "ndjson") and len(lists) == 1:
+        key = lists[0]
+        items = [i for i in doc[key] if isinstance(i, dict)]
+        columns = list(dict.fromkeys(k for i in items for k in i if k != "links"))
+        out.rows(items, columns, title=f"{key} ({doc.get('total_results', len(items))} in all)")
+        return EXIT_OK
     out.item(doc)
     return EXIT_OK
 

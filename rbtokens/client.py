@@ -32,6 +32,7 @@ import anyio
 from yarl import URL
 
 from .decoding import (
+    decode_json,
     decode_response,
     error_from_response,
     is_json_content_type,
@@ -300,15 +301,28 @@ class RBClient:
 
     async def get_path(self, path: str, **query: Any) -> Any:
         """GET a path relative to the API root, e.g. ``"users/alice/"``."""
+        return await self.request("GET", self._api_path(path), query=encode_query(query))
+
+    async def get_json(self, path_or_url: str | URL, **query: Any) -> Any:
+        """GET a path (relative to the API root) or URL; return its JSON as sent.
+
+        The same checks and errors as :meth:`get_path`, but no Struct: fields
+        the server left out (``only_fields=...``) stay out. For generic tools.
+        """
+        target = URL(str(path_or_url))
+        if not target.is_absolute():
+            target = self._api_path(str(path_or_url))
+        return await self.request("GET", target, query=encode_query(query), raw=True)
+
+    def _api_path(self, path: str) -> URL:
         # Review Board needs the trailing slash on the path, never after a query.
         path, sep, rest = path.lstrip("/").partition("?")
         if path and not path.endswith("/"):
             path += "/"
         try:
-            target = self.api_url.join(URL(path + sep + rest))
+            return self.api_url.join(URL(path + sep + rest))
         except ValueError as exc:
             raise NavigationError(f"invalid path {redact(path)!r}: {exc}") from None
-        return await self.request("GET", target, query=encode_query(query))
 
     async def get_url(self, url: str | URL, **query: Any) -> Any:
         """GET an absolute URL on this server."""
@@ -361,12 +375,14 @@ class RBClient:
         query: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
         cached: Any = None,
+        raw: bool = False,
     ) -> Any:
         """Send one request and return the decoded resource.
 
         ``query`` is merged into the URL; ``data`` is form-encoded. With
         ``cached`` (an item holding an ETag) the request sends
-        ``If-None-Match`` and a 304 returns ``cached``.
+        ``If-None-Match`` and a 304 returns ``cached``. With ``raw`` the
+        checked JSON payload is returned as sent, not decoded into Structs.
         """
         if self._state is _State.CLOSED:
             raise ClientStateError("this RBClient is closed")
@@ -392,6 +408,8 @@ class RBClient:
         )
         if response.status == 304 and cached is not None:
             return cached
+        if raw:
+            return decode_json(response.status, response.headers, response.body, url=str(target))
         return self._decode(response, str(target))
 
     def _with_query(self, target: URL, query: Mapping[str, Any]) -> URL:

@@ -35,6 +35,7 @@ __all__ = [
     "MIME_PREFIX",
     "ItemSpec",
     "ListSpec",
+    "decode_json",
     "decode_response",
     "mime_name",
     "register_item",
@@ -244,6 +245,51 @@ def decode_response(
     payload, and a :class:`~rbtokens.errors.ResponseError` subclass for
     anything else that cannot be used.
     """
+    checked = _check(status, headers, body, url)
+    if checked is None:
+        return None
+    content_type, name = checked
+    spec = _REGISTRY.get(name) if name else None
+    try:
+        if spec is not None:
+            return spec.decode(body)
+        return _decode_generic(body, item_mime=_header(headers, "item-content-type"))
+    except (msgspec.DecodeError, RecursionError) as exc:
+        # RecursionError: msgspec's answer to absurdly deep nesting.
+        raise _decode_error(exc, status, content_type, body, url) from exc
+
+
+def decode_json(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    url: str = "",
+) -> Any:
+    """Check a response like :func:`decode_response`, but return its JSON as sent.
+
+    For generic tools (``rbtokens api-get``): no Struct fills in defaults for
+    fields the server did not send. ``None`` for an empty success.
+    """
+    checked = _check(status, headers, body, url)
+    if checked is None:
+        return None
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _decode_error(exc, status, checked[0], body, url) from exc
+    if isinstance(data, dict) and data.get("stat") == "fail":
+        raise _decode_error(ValueError("stat is fail"), status, checked[0], body, url)
+    return data
+
+
+def _check(
+    status: int, headers: Mapping[str, str], body: bytes, url: str
+) -> tuple[str | None, str | None] | None:
+    """Raise for anything but a usable JSON success.
+
+    Returns ``None`` for an empty success, else ``(content type, mime name)``.
+    """
     content_type = _header(headers, "content-type")
     if status >= 400:
         raise error_from_response(status, headers, body, url=url)
@@ -268,14 +314,7 @@ def decode_response(
         )
     if name == "error":
         raise error_from_response(status, headers, body, url=url)
-    spec = _REGISTRY.get(name) if name else None
-    try:
-        if spec is not None:
-            return spec.decode(body)
-        return _decode_generic(body, item_mime=_header(headers, "item-content-type"))
-    except (msgspec.DecodeError, RecursionError) as exc:
-        # RecursionError: msgspec's answer to absurdly deep nesting.
-        raise _decode_error(exc, status, content_type, body, url) from exc
+    return content_type, name
 
 
 def _decode_error(

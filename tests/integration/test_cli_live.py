@@ -258,7 +258,7 @@ def test_whoami_and_api_get(rb_site: Any) -> None:
     code, out, _ = run(rb_site, "whoami")
     assert (code, out.strip()) == (0, "admin")
     code, out, _ = run(rb_site, "api-get", "info/")
-    assert json.loads(out)["product"]["version"] == "8.1"
+    assert json.loads(out)["info"]["product"]["version"] == "8.1"  # the payload, as rbt api-get
     code, out, _ = run(rb_site, "api-get", "users/", "--max-results=3", "--include-inactive=1")
     doc = json.loads(out)
     assert len(doc["users"]) == 3 and doc["total_results"] >= len(rb_site.manifest["users"])

@@ -404,6 +404,24 @@ def test_whoami_and_api_get() -> None:
     assert exc.value.code == 2
 
 
+def test_api_get_prints_only_what_the_server_sent() -> None:
+    """With ``--only-fields``, no Struct default (``policy: {}``) may appear as data."""
+    fake = seeded()
+    alice = next(t for t, o in fake.owner.items() if o == "alice")
+    sent = {"stat": "ok", "api_token": {"id": alice, "note": "alice ci"}}
+    mime = "application/vnd.reviewboard.org.api-token+json"
+    fake.inject(
+        "GET",
+        f"/api-tokens/{alice}/",
+        lambda r: Response(200, {"content-type": mime}, json.dumps(sent).encode()),
+    )
+    code, out, _ = run(
+        fake, "api-get", f"users/alice/api-tokens/{alice}/", "--only-fields=id,note", "-o", "json"
+    )
+    assert code == 0
+    assert json.loads(out) == sent
+
+
 # -- settings and usage ------------------------------------------------------------------
 
 

@@ -9,7 +9,13 @@ import pytest
 from payloads import load
 
 import rbtokens
-from rbtokens.decoding import decode_response, mime_name, parse_retry_after, registry
+from rbtokens.decoding import (
+    decode_json,
+    decode_response,
+    mime_name,
+    parse_retry_after,
+    registry,
+)
 from rbtokens.models import APIToken, GenericItem, Root, ServerInfo, Session, User
 from rbtokens.resources import Count, ListResource
 
@@ -308,3 +314,22 @@ def test_204_is_none() -> None:
 def test_retry_after_forms(value: str | None, seconds: float | None) -> None:
     now = datetime(2026, 11, 23, 4, 1, 0, tzinfo=UTC)
     assert parse_retry_after(value, now=now) == seconds
+
+
+def test_decode_json_returns_the_payload_as_sent() -> None:
+    ctype = "application/vnd.reviewboard.org.api-token+json"
+    raw = b'{"stat": "ok", "api_token": {"id": 9}}'
+    assert decode_json(200, {"content-type": ctype}, raw) == {"stat": "ok", "api_token": {"id": 9}}
+    assert decode_json(204, {}, b"") is None
+
+
+def test_decode_json_checks_like_decode_response() -> None:
+    status, ctype, raw = load("error-404-does-not-exist.json")
+    with pytest.raises(rbtokens.DoesNotExistError):
+        decode_json(status, {"content-type": ctype}, raw)
+    with pytest.raises(rbtokens.UnexpectedContentType):
+        decode_json(200, {"content-type": "text/html"}, b"<html></html>")
+    with pytest.raises(rbtokens.DecodeError):
+        decode_json(200, {"content-type": "application/json"}, b'{"stat": "ok", "x"')
+    with pytest.raises(rbtokens.DecodeError, match="error payload"):
+        decode_json(200, {"content-type": "application/json"}, b'{"stat": "fail"}')
