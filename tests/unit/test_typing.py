@@ -1,24 +1,43 @@
-"""mypy proves that a ``ListResource[APIToken]`` yields ``APIToken`` with no casts."""
+"""mypy proves the public API is typed by the item Struct: no casts needed.
+
+One mypy run checks every sample in tests/typing/; each test reads the types
+revealed in its own sample.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from mypy import api
 
-SAMPLE = Path(__file__).parent.parent / "typing" / "reveal_list.py"
+SAMPLES = Path(__file__).parent.parent / "typing"
+
+
+@cache
+def mypy_output() -> str:
+    samples = sorted(str(p) for p in SAMPLES.glob("reveal_*.py"))
+    stdout, stderr, _status = api.run(
+        ["--strict", "--no-incremental", "--cache-dir=/dev/null", *samples]
+    )
+    return stdout + stderr
+
+
+def revealed(sample: str) -> list[str]:
+    return [
+        line.split("Revealed type is ", 1)[1].strip('"').replace("builtins.", "")
+        for line in mypy_output().splitlines()
+        if Path(line.split(":", 1)[0]).name == sample and "Revealed type is" in line
+    ]
+
+
+def test_no_type_errors_in_the_samples() -> None:
+    errors = [line for line in mypy_output().splitlines() if ": error:" in line]
+    assert errors == [], mypy_output()
 
 
 def test_iteration_is_typed_by_the_item_struct() -> None:
-    stdout, stderr, _status = api.run(
-        ["--strict", "--no-incremental", "--cache-dir=/dev/null", "--show-traceback", str(SAMPLE)]
-    )
-    revealed = [
-        line.split("Revealed type is ", 1)[1].strip('"').replace("builtins.", "")
-        for line in stdout.splitlines()
-        if "Revealed type is" in line
-    ]
-    assert revealed == [
+    assert revealed("reveal_list.py") == [
         "rbtokens.resources.ListResource[rbtokens.models.APIToken]",
         "rbtokens.models.APIToken",
         "rbtokens.models.APIToken",
@@ -27,6 +46,16 @@ def test_iteration_is_typed_by_the_item_struct() -> None:
         "rbtokens.models.APIToken",
         "rbtokens.resources.ListResource[rbtokens.models.APIToken]",
         "list[rbtokens.models.APIToken]",
-    ], stdout + stderr
-    errors = [line for line in stdout.splitlines() if ": error:" in line]
-    assert errors == [], stdout
+    ], mypy_output()
+
+
+def test_token_verbs_are_typed() -> None:
+    assert revealed("reveal_tokens.py") == [
+        "list[rbtokens.models.APIToken]",
+        "rbtokens.models.APIToken",
+        "rbtokens.models.APIToken",
+        "list[rbtokens.models.APIToken]",
+        "rbtokens.models.APIToken | None",
+        "rbtokens.models.APIToken",
+        "rbtokens.models.APIToken | None",
+    ], mypy_output()
