@@ -38,6 +38,7 @@ too-many-tokens       low       a user with more than 10 tokens (per user)
 expiring-soon         info      a usable token expiring within 14 days
 expired               info      an expired token still on record
 invalid               info      an invalidated token still on record
+secrets-exposed       critical  a server that shows token secrets to anyone
 ====================  ========  ==============================================
 
 A token is *usable* when it is valid and not expired (the server's ``valid``
@@ -46,6 +47,15 @@ the ``expired``/``invalid`` findings, which say the record can go. *Usable*
 describes the token, not its owner: Review Board refuses every token of an
 inactive user (401), but the token works again if the account is reactivated,
 which is what ``inactive-owner`` reports.
+
+``secrets-exposed`` judges the server (its finding has no username and no
+token id). Review Board 8.1 checks no permission on ``expand=api_tokens`` of
+the users list: anyone who may list users, anonymous requests included, gets
+every user's tokens, secrets and all. Once the walk has seen an active user's
+token, the audit asks for that user with ``expand=api_tokens`` *without
+credentials* and only the ``id`` field (so no secret is fetched); the finding
+says the token was listed. A server that refuses anonymous requests gets no
+finding, although its logged-in users can still read everyone's tokens.
 """
 
 from __future__ import annotations
@@ -129,10 +139,14 @@ RULES: tuple[str, ...] = (
     "invalid",
     "inactive-owner",
     "too-many-tokens",
+    "secrets-exposed",
 )
 
 #: Rules that judge one user rather than one token (their findings carry no token id).
 USER_RULES = frozenset({"too-many-tokens"})
+
+#: Rules that judge the server (their findings carry no username and no token id).
+SERVER_RULES = frozenset({"secrets-exposed"})
 
 DEFAULT_SEVERITIES: Mapping[str, Severity] = {
     "expired": Severity.INFO,
@@ -145,6 +159,7 @@ DEFAULT_SEVERITIES: Mapping[str, Severity] = {
     "invalid": Severity.INFO,
     "inactive-owner": Severity.MEDIUM,
     "too-many-tokens": Severity.LOW,
+    "secrets-exposed": Severity.CRITICAL,
 }
 
 #: The token fields an audit asks for: no secret, no links, no extra_data.
@@ -168,6 +183,14 @@ USER_LINKS = "api_tokens"
 _TOKEN_QUERY = encode_query(
     {"max_results": MAX_RESULTS, "only_fields": TOKEN_FIELDS, "only_links": ""}
 )
+# The secrets-exposed check: token ids only, never a secret.
+_EXPOSURE_QUERY = {
+    "include_inactive": True,
+    "expand": "api_tokens",
+    "only_fields": "id,username,api_tokens",
+    "only_links": "api_tokens",
+    "max_results": MAX_RESULTS,
+}
 
 
 class Rules(msgspec.Struct, kw_only=True):
@@ -215,9 +238,12 @@ class TokenRecord(msgspec.Struct, kw_only=True, frozen=True, gc=False):
 
 
 class Finding(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """One rule that one token (or, for per-user rules, one user) breaks."""
+    """One rule that one token breaks (or one user, or the server).
 
-    username: str
+    Per-user rules give no ``token_id``; server rules give no ``username`` either.
+    """
+
+    username: str | None
     token_id: int | None
     rule: str
     severity: Severity
@@ -496,7 +522,7 @@ ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(users_done, users_total)``; the total is None until known."""
 
 # A job: ("users", start, size) | ("user", username, active, tokens_href) | ("lookup", username)
-# | ("rewalk",)
+# | ("rewalk",) | ("exposure", username, token_id)
 _Job = tuple[Any, ...]
 
 #: Token lists answered 403 before a walk of every user concludes that the
@@ -549,6 +575,7 @@ class _Walk:
         self.rewalk_added = 0
         self.forbidden: list[Failure] = []
         self.stopped = False
+        self.exposure_checked = "secrets-exposed" not in rules.enabled
         self._pending = 0
         self._tail_start = 0
         self._jobs: deque[_Job] = deque()
@@ -590,6 +617,8 @@ class _Walk:
                     await self._users_page(job[1], job[2])
                 elif kind == "lookup":
                     await self._lookup_user(job[1])
+                elif kind == "exposure":
+                    await self._check_exposure(job[1], job[2])
                 else:
                     await self._rewalk()
             finally:
@@ -842,6 +871,9 @@ class _Walk:
             return
         found: list[Finding] = []
         self.usable += self.judge.judge(username, active, tokens, self.records, found)
+        if tokens and active and not self.exposure_checked:
+            self.exposure_checked = True
+            self._submit(("exposure", username, tokens[0].id))
         self.users_audited += 1
         if not active:
             self.inactive += 1
@@ -850,6 +882,43 @@ class _Walk:
             if self.sink is not None:
                 await self.sink(found)
         self._user_done()
+
+    async def _check_exposure(self, username: str, token_id: int) -> None:
+        """Ask, without credentials, for ``username``'s tokens through ``expand``."""
+        assert self._root is not None
+        try:
+            url = self._root.template_url("users")[0]
+            query = encode_query({**_EXPOSURE_QUERY, "q": username})
+            payload = await self.client.request("GET", url, query=query, raw=True, anonymous=True)
+        except (AuthenticationError, PermissionDeniedError):
+            return  # anonymous requests are refused
+        except RBTokensError as exc:
+            self.warnings.append(f"could not check whether token secrets are exposed: {exc}")
+            return
+        listed = _listed_token_ids(payload, username)
+        if listed is None:
+            self.warnings.append(
+                "could not check whether token secrets are exposed: the anonymous users "
+                f"list did not include {username}"
+            )
+            return
+        if token_id not in listed:
+            return
+        finding = Finding(
+            username=None,
+            token_id=None,
+            rule="secrets-exposed",
+            severity=self.rules.severities["secrets-exposed"],
+            message=(
+                "anyone can read every user's API tokens, secrets included: "
+                "GET /api/users/?expand=api_tokens sent without logging in listed "
+                f"{username}'s token {token_id}. Treat every token as leaked: refuse "
+                "that query to untrusted clients (e.g. at a proxy), then rotate the tokens"
+            ),
+        )
+        self.findings.append(finding)
+        if self.sink is not None:
+            await self.sink([finding])
 
     def _user_done(self) -> None:
         self.users_done += 1
@@ -873,7 +942,7 @@ class _Walk:
             per_sev[f.severity.value] += 1
         order = {rule: i for i, rule in enumerate(RULES)}
         self.findings.sort(
-            key=lambda f: (-f.severity.rank, order[f.rule], f.username, f.token_id or 0)
+            key=lambda f: (-f.severity.rank, order[f.rule], f.username or "", f.token_id or 0)
         )
         self.records.sort(key=attrgetter("username", "id"))
         self.failures.sort(key=lambda f: (f.username or "", f.error))
@@ -941,6 +1010,18 @@ async def _follow_pages(first: ListResource[APIToken]) -> list[APIToken]:
             tokens.extend(page.items)
     # The list has no ORDER BY: a token may move between pages while paging.
     return list({t.id: t for t in tokens}.values())
+
+
+def _listed_token_ids(payload: Any, username: str) -> set[Any] | None:
+    """The token ids a users list shows inline for ``username`` (None: not listed)."""
+    users = payload.get("users") if isinstance(payload, dict) else None
+    for user in users if isinstance(users, list) else ():
+        if isinstance(user, dict) and user.get("username") == username:
+            tokens = user.get("api_tokens")
+            if not isinstance(tokens, list):
+                return set()
+            return {t.get("id") for t in tokens if isinstance(t, dict)}
+    return None
 
 
 def _failure(username: str | None, exc: BaseException, *, prefix: str = "") -> Failure:
@@ -1096,8 +1177,9 @@ class RevokeResult(msgspec.Struct, kw_only=True, frozen=True):
 def validate_revoke_rules(rules: Collection[str]) -> set[str]:
     """The rules :func:`revoke_findings` may act on, or :class:`ValueError`.
 
-    Unknown names and per-user rules (``too-many-tokens`` names no single
-    token) are refused, as is an empty set. Cheap: call it before an audit.
+    Unknown names, per-user and server rules (``too-many-tokens`` and
+    ``secrets-exposed`` name no single token) are refused, as is an empty
+    set. Cheap: call it before an audit.
     """
     wanted = set(rules)
     if not wanted:
@@ -1105,7 +1187,7 @@ def validate_revoke_rules(rules: Collection[str]) -> set[str]:
     unknown = wanted - set(RULES)
     if unknown:
         raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
-    per_user = wanted & USER_RULES
+    per_user = wanted & (USER_RULES | SERVER_RULES)
     if per_user:
         raise ValueError(
             f"{', '.join(sorted(per_user))} names no single token; it cannot be revoked"
@@ -1132,7 +1214,7 @@ async def revoke_findings(
         raise ValueError("concurrency must be at least 1")
     targets: dict[tuple[str, int], list[str]] = {}
     for f in findings:
-        if f.rule in wanted and f.token_id is not None:
+        if f.rule in wanted and f.username is not None and f.token_id is not None:
             targets.setdefault((f.username, f.token_id), []).append(f.rule)
     keys = sorted(targets)
     if not apply:

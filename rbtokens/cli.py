@@ -1094,7 +1094,8 @@ def _print_report_table(
         styles=lambda row: _finding_style(row) if row["findings"] else "dim",
     )
     if findings:
-        out.table(findings, FINDING_COLUMNS, title="Findings", styles=_finding_style)
+        rows = [f if f["username"] is not None else {**f, "username": "(server)"} for f in findings]
+        out.table(rows, FINDING_COLUMNS, title="Findings", styles=_finding_style)
     if show_tokens:
         out.table([_row(t) for t in report.tokens], TOKEN_COLUMNS, title="Tokens")
     if report.failures:

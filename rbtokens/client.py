@@ -376,6 +376,7 @@ class RBClient:
         data: Mapping[str, Any] | None = None,
         cached: Any = None,
         raw: bool = False,
+        anonymous: bool = False,
     ) -> Any:
         """Send one request and return the decoded resource.
 
@@ -383,20 +384,23 @@ class RBClient:
         ``cached`` (an item holding an ETag) the request sends
         ``If-None-Match`` and a 304 returns ``cached``. With ``raw`` the
         checked JSON payload is returned as sent, not decoded into Structs.
+        ``anonymous`` sends no credentials and no session cookie: what anyone
+        could ask.
         """
         if self._state is _State.CLOSED:
             raise ClientStateError("this RBClient is closed")
         target = self._resolve(url)
         if query:
             target = self._with_query(target, query)
-        credentials = self._same_origin(target)
-        if not credentials and not self.allow_foreign_origins:
+        same_origin = self._same_origin(target)
+        if not same_origin and not self.allow_foreign_origins:
             raise ForeignOriginError(str(target), str(self.base_url.origin()))
+        credentials = same_origin and not anonymous
         body = urlencode(encode_form(data)).encode() if data is not None else None
         headers = dict(self._headers)
         if not credentials:
-            # Nothing that authenticates leaves the server's origin, even when
-            # the caller put it in ``headers=`` by hand.
+            # Nothing that authenticates leaves the server's origin (or goes
+            # with an anonymous request), even when put in ``headers=`` by hand.
             headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -35,6 +35,8 @@ Manifest (JSON; ``Site.manifest``)::
                         stale_days: 90, max_tokens: 10}
     rules              every audit rule name the seed exercises
     user_level_rules   rules found only in users' expect_rules (too-many-tokens)
+    server_rules       rules the site breaks as a whole (secrets-exposed: Review
+                       Board 8.1 serves token secrets to anonymous requests)
     rule_examples      {rule: username of the user with exactly that one rule}
     clean_example      username of the user with one clean token
     users[]            {username, password, email, is_active, is_superuser,
@@ -1161,6 +1163,10 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
         "rules": all_rules,
         # Rules that only appear in users' expect_rules, never in a token's.
         "user_level_rules": ["too-many-tokens"],
+        # Rules the site breaks as a whole: Review Board 8.1, as installed,
+        # serves every token (secret included) to ``/api/users/?expand=api_tokens``
+        # sent without credentials.
+        "server_rules": ["secrets-exposed"],
         "rule_examples": {rules[0]: name for name, _a, _k, rules in AUDIT_FIXTURES if rules},
         "clean_example": next(name for name, _a, _k, rules in AUDIT_FIXTURES if not rules),
         "users": manifest_users,

@@ -8,8 +8,9 @@ shaped like the real ones in ``tests/fixtures/``:
   ``/api/info/``;
 * ``GET|DELETE /api/session/``;
 * ``GET /api/users/`` with ``start``, ``max-results`` (default 25, capped at
-  200, ``0`` loops, negative crashes), ``include-inactive``, ``q`` (prefix)
-  and ``counts-only``; ``links.next/prev/self`` and ``total_results`` exactly
+  200, ``0`` loops, negative crashes), ``include-inactive``, ``q`` (prefix),
+  ``counts-only`` and ``expand=api_tokens`` (every user's tokens inlined, to
+  anyone, as 8.1 does); ``links.next/prev/self`` and ``total_results`` exactly
   as Review Board builds them;
 * ``GET /api/users/{u}/``;
 * ``GET|POST /api/users/{u}/api-tokens/`` (paged the same way, with
@@ -52,8 +53,9 @@ silently resends a GET once after a connection reset unless told not to.
 
 Other knobs: ``delay`` (seconds before every answer, faults included),
 ``etags``, ``delete_quirk`` (Review Board's ``204`` with a body),
-``fix_invalidate_bug``. The dataset (:class:`Dataset`) is plain data: tests
-may add users and tokens, or change records and call ``changed()``.
+``fix_invalidate_bug``, ``sitewide_login``, ``fix_expand_leak``. The dataset
+(:class:`Dataset`) is plain data: tests may add users and tokens, or change
+records and call ``changed()``.
 
 Control endpoints (not Review Board's): ``GET /__standin__/stats`` (the
 counters plus a summary of the dataset, as JSON) and ``POST
@@ -800,6 +802,8 @@ class StandIn:
         etags: bool = True,
         delete_quirk: bool = False,
         fix_invalidate_bug: bool = False,
+        sitewide_login: bool = False,
+        fix_expand_leak: bool = False,
     ) -> None:
         self.dataset = dataset
         self.delay = delay
@@ -807,6 +811,8 @@ class StandIn:
         self.etags = etags
         self.delete_quirk = delete_quirk
         self.fix_invalidate_bug = fix_invalidate_bug
+        self.sitewide_login = sitewide_login
+        self.fix_expand_leak = fix_expand_leak
         self.stats = StandInStats()
         self.url = ""
         self.api_url = ""
@@ -1079,8 +1085,10 @@ class StandIn:
             resp = self._session(request, ident, payloads)
         elif parts[0] != "users":
             resp = _html(404, _RB_404)
+        elif self.sitewide_login and ident.user is None:
+            resp = _not_logged_in()
         elif n == 1:
-            resp = self._get_only(method) or self._users_list(request, payloads)
+            resp = self._get_only(method) or self._users_list(request, ident, payloads)
         elif not USERNAME_RE.match(parts[1]):
             resp = _html(404, _RB_404)
         elif n == 2:
@@ -1167,7 +1175,7 @@ class StandIn:
             links["prev"] = _link(f"{base}?start={max(0, start - size)}&max-results={size}{extra}")
         return links
 
-    def _users_list(self, request: web.Request, p: _Payloads) -> web.Response:
+    def _users_list(self, request: web.Request, ident: _Identity, p: _Payloads) -> web.Response:
         query = request.query
         users = self.dataset.visible_users(include_inactive=_truthy(query.get("include-inactive")))
         q = query.get("q")
@@ -1180,6 +1188,12 @@ class StandIn:
         page = users[start : start + size]
         view = request_view(query)
         links = self._list_links(request, p.origin, start, size, len(page), len(users))
+        if "api_tokens" in query.get("expand", "").split(",") and (
+            view[0] is None or "api_tokens" in view[0]
+        ):
+            items = [self._user_with_tokens(u, ident, view, p) for u in page]
+        else:
+            items = [p.user(u, view) for u in page]
         body = b"".join(
             (
                 b'{"links":',
@@ -1187,11 +1201,40 @@ class StandIn:
                 b',"stat":"ok","total_results":',
                 str(len(users)).encode(),
                 b',"users":[',
-                b",".join([p.user(u, view) for u in page]),
+                b",".join(items),
                 b"]}",
             )
         )
         return self._ok(request, body, "users", item_mime="user")
+
+    def _user_with_tokens(
+        self, user: UserRecord, ident: _Identity, view: View, p: _Payloads
+    ) -> bytes:
+        """A user with ``expand=api_tokens``, as Review Board 8.1 serializes it.
+
+        The tokens are inlined (``only-fields``/``only-links`` apply to them
+        too) and the ``api_tokens`` link gives way to an ``_expanded`` entry.
+        Review Board 8.1 checks no permission here: anyone who may list users,
+        anonymous requests included, gets every token, secret and all.
+        ``fix_expand_leak`` shows only the tokens the requester may list.
+        """
+        obj = p._user_obj(user)
+        link = obj["links"].pop("api_tokens")
+        obj = _apply_view(obj, view)
+        tokens = user.tokens
+        if self.fix_expand_leak:
+            me = ident.user
+            allowed = me is not None and not ident.via_token and (me.is_superuser or me is user)
+            tokens = tokens if allowed else []
+        obj["_expanded"] = {
+            "api_tokens": {
+                "item_mimetype": MIME.format("api-token"),
+                "list_mimetype": MIME.format("api-tokens"),
+                "list_url": link["href"],
+            }
+        }
+        obj["api_tokens"] = [_apply_view(p._token_obj(t), view) for t in tokens]
+        return _enc.encode(obj)
 
     def _user_item(self, request: web.Request, username: str, p: _Payloads) -> web.Response:
         user = self.dataset.users.get(username)
@@ -1429,6 +1472,8 @@ async def start_standin(
     etags: bool = True,
     delete_quirk: bool = False,
     fix_invalidate_bug: bool = False,
+    sitewide_login: bool = False,
+    fix_expand_leak: bool = False,
     warm: bool = True,
 ) -> StandIn:
     """Generate a dataset (or use ``dataset``), start serving, return the :class:`StandIn`.
@@ -1439,6 +1484,10 @@ async def start_standin(
     DELETE like Review Board 8.1 does (``204`` with a 14-byte body, which
     aiohttp's C parser chokes on). ``fix_invalidate_bug`` makes
     ``PUT valid=false`` persist (Review Board 8.1 silently drops it).
+    ``sitewide_login`` answers anonymous requests for users with 401, as
+    Review Board's "require login to view anything" does. ``fix_expand_leak``
+    makes ``/api/users/?expand=api_tokens`` show only the tokens the
+    requester may list (Review Board 8.1 shows everyone's, to anyone).
     """
     if dataset is None:
         dataset = Dataset.generate(
@@ -1454,6 +1503,8 @@ async def start_standin(
         etags=etags,
         delete_quirk=delete_quirk,
         fix_invalidate_bug=fix_invalidate_bug,
+        sitewide_login=sitewide_login,
+        fix_expand_leak=fix_expand_leak,
     )
     await standin.start(host=host, port=port, warm=warm)
     return standin

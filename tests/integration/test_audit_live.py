@@ -25,8 +25,12 @@ def admin(site: Any, **kw: Any) -> RBClient:
     return RBClient(site.url, username=site.admin_username, password=site.admin_password, **kw)
 
 
-def expected_findings(site: Any) -> set[tuple[str, str]]:
-    return {(u["username"], rule) for u in site.manifest["users"] for rule in u["expect_rules"]}
+def expected_findings(site: Any) -> set[tuple[str | None, str]]:
+    """(username, rule) per seeded risk, and (None, rule) for the site's own."""
+    users = site.manifest["users"]
+    return {(u["username"], rule) for u in users for rule in u["expect_rules"]} | {
+        (None, rule) for rule in site.manifest["server_rules"]
+    }
 
 
 def every_username(site: Any) -> set[str]:
@@ -45,7 +49,7 @@ async def no_leftover_tokens(rb_site: Any) -> AsyncIterator[None]:
 
 
 def test_the_seed_has_an_example_of_every_rule(rb_site: Any) -> None:
-    assert set(rb_site.manifest["rules"]) == set(RULES)
+    assert set(rb_site.manifest["rules"]) | set(rb_site.manifest["server_rules"]) == set(RULES)
     assert {rule for _user, rule in expected_findings(rb_site)} == set(RULES)
 
 
@@ -92,8 +96,12 @@ async def test_one_password_check_per_audit(rb_site: Any) -> None:
     assert len(basic) == 1
     assert report.summary.logins == 1
     assert report.summary.requests == len(recorder.requests)
-    # Every other request rode on the session cookie.
-    assert len(recorder.with_header("Cookie", "rbsessionid=")) == len(recorder.requests) - 1
+    # Every other request rode on the session cookie, but for the one sent
+    # without credentials on purpose (the secrets-exposed check).
+    cookie = recorder.with_header("Cookie", "rbsessionid=")
+    anonymous = [r for r in recorder.requests if "Authorization" not in r.headers]
+    anonymous = [r for r in anonymous if "Cookie" not in r.headers]
+    assert len(cookie) == len(recorder.requests) - 2 and len(anonymous) == 1
     # Users pages: inactive users included, 200 a page; token lists: no secrets asked for.
     users_pages = [r for r in recorder.requests if r.url.path == "/api/users/"]
     assert users_pages and all(r.url.query["include-inactive"] == "1" for r in users_pages)
@@ -168,7 +176,10 @@ async def test_only_named_users_and_remediation(rb_site: Any) -> None:
         )
         report = await audit(client, users=["alice"])
         assert report.summary.users_audited == 1
-        assert {(f.token_id, f.rule) for f in report.findings} == {(old.id, "expired")}
+        assert {(f.token_id, f.rule) for f in report.findings} == {
+            (old.id, "expired"),
+            (None, "secrets-exposed"),  # checked with keep, the usable one
+        }
         # keep was created just now: unused, but not for 30 days, so no finding.
         dry = await revoke_findings(client, report.findings, rules=["expired"])
         assert [(r.token_id, r.action) for r in dry] == [(old.id, "would-revoke")]
@@ -177,3 +188,34 @@ async def test_only_named_users_and_remediation(rb_site: Any) -> None:
         assert [(r.token_id, r.action) for r in done] == [(old.id, "revoked")]
         assert await client.tokens.find(old.id, username="alice") is None
         assert await client.tokens.find(keep.id, username="alice") is not None
+
+
+SITEWIDE_LOGIN = """
+from djblets.siteconfig.models import SiteConfiguration
+siteconfig = SiteConfiguration.objects.get_current()
+siteconfig.set("auth_require_sitewide_login", {value})
+siteconfig.save()
+"""
+
+
+async def test_secrets_exposed_is_checked_without_credentials(rb_site: Any) -> None:
+    # Review Board 8.1 as installed serves every token to anonymous requests
+    # (the seed's server rule); "require login to view anything" refuses them.
+    recorder = RecordingTransport(AiohttpTransport())
+    async with admin(rb_site, transport=recorder) as client:
+        report = await audit(client)
+    [finding] = [f for f in report.findings if f.rule == "secrets-exposed"]
+    assert (finding.username, finding.token_id, finding.severity) == (None, None, "critical")
+    [check] = [r for r in recorder.requests if not ({"Cookie", "Authorization"} & set(r.headers))]
+    assert check.url.query["expand"] == "api_tokens"
+    rb_site.manage(SITEWIDE_LOGIN.format(value=True))
+    try:
+        async with admin(rb_site) as client:
+            report = await audit(client)
+    finally:
+        rb_site.manage(SITEWIDE_LOGIN.format(value=False))
+    assert [f for f in report.findings if f.rule == "secrets-exposed"] == []
+    assert report.complete and report.warnings == []
+    assert {(f.username, f.rule) for f in report.findings} == {
+        pair for pair in expected_findings(rb_site) if pair[0] is not None
+    }

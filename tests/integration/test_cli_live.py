@@ -40,8 +40,12 @@ def run(site: Any, *args: str, transport: Any = None) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def expected_findings(site: Any) -> set[tuple[str, str]]:
-    return {(u["username"], rule) for u in site.manifest["users"] for rule in u["expect_rules"]}
+def expected_findings(site: Any) -> set[tuple[str | None, str]]:
+    """(username, rule) per seeded risk, and (None, rule) for the site's own."""
+    users = site.manifest["users"]
+    return {(u["username"], rule) for u in users for rule in u["expect_rules"]} | {
+        (None, rule) for rule in site.manifest["server_rules"]
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +85,8 @@ def test_audit_formats_parse_back(rb_site: Any) -> None:
     assert code == 1
     assert {(f["username"], f["rule"]) for f in yaml.safe_load(out)["findings"]} == expected
     code, out, _ = run(rb_site, "audit", "-o", "csv")
-    assert {(r["username"], r["rule"]) for r in csv.DictReader(io.StringIO(out))} == expected
+    rows = csv.DictReader(io.StringIO(out))
+    assert {(r["username"] or None, r["rule"]) for r in rows} == expected  # None is empty
     code, out, _ = run(rb_site, "audit", "-o", "ndjson", "--concurrency", "4")
     records = [json.loads(line) for line in out.splitlines()]
     assert {(r["username"], r["rule"]) for r in records if r["record"] == "finding"} == expected
@@ -89,7 +94,7 @@ def test_audit_formats_parse_back(rb_site: Any) -> None:
     code, out, _ = run(rb_site, "audit")
     assert code == 1
     for username, rule in expected:
-        assert username in out and rule in out
+        assert (username or "(server)") in out and rule in out
 
 
 def test_audit_failure_exits_2(rb_site: Any) -> None:
@@ -248,6 +253,7 @@ def test_create_in_table_form_and_revoke_by_audit(rb_site: Any) -> None:
     assert {(f["username"], f["rule"]) for f in doc["findings"]} == {
         ("bob", "no-expiry"),
         ("bob", "unrestricted-policy"),
+        (None, "secrets-exposed"),
     }
     assert [r["action"] for r in doc["remediation"]["results"]] == ["revoked"]
     code, out, _ = run(rb_site, "list", "--owner", "bob", "-o", "json")

@@ -96,6 +96,7 @@ def test_audit_json_is_one_document_with_every_section() -> None:
         "invalid",
         "inactive-owner",
         "too-many-tokens",
+        "secrets-exposed",
     }
     for token in doc["tokens"]:
         assert set(token) >= {
