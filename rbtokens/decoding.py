@@ -5,6 +5,17 @@ No I/O happens here. The response's mime type
 registry; decoders are built once. A mime type missing from the registry
 still decodes, into :class:`~rbtokens.models.GenericItem` items, so the whole
 tree can be walked.
+
+Expanded children (``expand=``): Review Board marks them with an
+``_expanded`` object per item, naming each inlined field and its
+``item_mimetype``. Every item Struct declares ``_expanded`` with a type only
+the decoders' ``dec_hook`` handles; that hook raises a private signal, so a
+payload without ``_expanded`` decodes exactly as before, at no cost. On the
+signal the body is decoded again as builtins: each named field is popped from
+its item and turned into registry-typed items (stored for
+:attr:`~rbtokens.resources.ItemResource.expanded`), then the rest is
+converted as usual. The session's ``user`` (``expand=user``) carries no
+``_expanded``; its spec lists it as an inline field instead.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from .errors import (
     excerpt,
 )
 from .models import APIToken, GenericItem, Root, ServerInfo, Session, User
-from .resources import Count, ItemResource, Link, ListResource
+from .resources import Count, ItemResource, Link, ListResource, _ExpandedMark
 
 __all__ = [
     "MIME_PREFIX",
@@ -98,23 +109,64 @@ class _Stat(msgspec.Struct, kw_only=True):
 _error_decoder = msgspec.json.Decoder(_ErrorEnvelope)
 _count_decoder = msgspec.json.Decoder(Count)
 _links_type = dict[str, Link]
+_Children = dict[str, ItemResource | list[ItemResource]]
+
+
+class _HasExpanded(Exception):
+    """Raised by the decoders' ``dec_hook`` when an item carries ``_expanded``."""
+
+
+def _expanded_hook(type_: type, obj: Any) -> Any:
+    if type_ is _ExpandedMark:
+        raise _HasExpanded
+    raise NotImplementedError(f"cannot decode {type_!r}")
+
+
+def _decoder(type_: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(type_, dec_hook=_expanded_hook)
 
 
 @dataclass(frozen=True, slots=True)
 class ItemSpec:
-    """How to decode one item mime type; ``key`` is None for an unwrapped body."""
+    """How to decode one item mime type; ``key`` is None for an unwrapped body.
+
+    ``inline`` lists ``(field, mime name)`` pairs the server inlines without
+    an ``_expanded`` mark (the session's ``user``).
+    """
 
     name: str
     key: str | None
     type: type[ItemResource]
     decoder: msgspec.json.Decoder[Any]
+    inline: tuple[tuple[str, str], ...] = ()
 
     def decode(self, body: bytes) -> ItemResource:
-        env = self.decoder.decode(body)
-        if self.key is None:
-            item: ItemResource = env
-        else:
-            item = env.item
+        if self.inline:
+            return self._decode_expanding(body)
+        try:
+            env = self.decoder.decode(body)
+        except _HasExpanded:
+            return self._decode_expanding(body)
+        return self._item(env)
+
+    def _item(self, env: Any) -> ItemResource:
+        item: ItemResource = env if self.key is None else env.item
+        return item
+
+    def _decode_expanding(self, body: bytes) -> ItemResource:
+        data = _json_object(body)
+        raw = data if self.key is None else data.get(self.key)
+        children = None
+        if isinstance(raw, dict):
+            for field, name in self.inline:
+                if isinstance(raw.get(field), dict):
+                    info = raw.setdefault("_expanded", {})
+                    if isinstance(info, dict):
+                        info.setdefault(field, {"item_mimetype": f"{MIME_PREFIX}{name}+json"})
+            children = _take_expanded(raw)
+        item = self._item(msgspec.convert(data, self.decoder.type))
+        if children:
+            item.__dict__["_rb_expanded"] = children
         return item
 
 
@@ -130,6 +182,8 @@ class ListSpec:
     def decode(self, body: bytes) -> ListResource[Any] | Count:
         try:
             env = self.decoder.decode(body)
+        except _HasExpanded:
+            return self._decode_expanding(body)
         except msgspec.ValidationError:
             # ``counts-only`` answers carry the list's mime type.
             try:
@@ -137,6 +191,9 @@ class ListSpec:
             except msgspec.DecodeError:
                 pass
             raise
+        return self._list(env)
+
+    def _list(self, env: Any) -> ListResource[Any]:
         return ListResource(
             items=env.items,
             item_type=self.item_type,
@@ -145,22 +202,45 @@ class ListSpec:
             mimetype=self.name,
         )
 
+    def _decode_expanding(self, body: bytes) -> ListResource[Any]:
+        data = _json_object(body)
+        raw = data.get(self.key)
+        found: list[_Children | None] = []
+        if isinstance(raw, list):
+            found = [_take_expanded(obj) if isinstance(obj, dict) else None for obj in raw]
+        env = msgspec.convert(data, self.decoder.type)
+        for item, children in zip(env.items, found, strict=True):
+            if children:
+                item.__dict__["_rb_expanded"] = children
+        return self._list(env)
+
 
 _REGISTRY: dict[str, ItemSpec | ListSpec] = {}
 
 
-def register_item(name: str, key: str | None, cls: type[ItemResource]) -> ItemSpec:
-    """Register an item Struct for ``application/vnd.reviewboard.org.<name>+json``."""
+def register_item(
+    name: str,
+    key: str | None,
+    cls: type[ItemResource],
+    *,
+    inline: Mapping[str, str] | None = None,
+) -> ItemSpec:
+    """Register an item Struct for ``application/vnd.reviewboard.org.<name>+json``.
+
+    ``inline`` maps fields the server inlines unmarked to their item mime
+    names (``{"user": "user"}`` for the session).
+    """
     if key is None:
-        decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(cls)
+        decoder = _decoder(cls)
     else:
         env = msgspec.defstruct(
             f"{cls.__name__}Envelope",
             [("item", cls, msgspec.field(name=key))],
             kw_only=True,
         )
-        decoder = msgspec.json.Decoder(env)
-    spec = ItemSpec(name=name, key=key, type=cls, decoder=decoder)
+        decoder = _decoder(env)
+    pairs = tuple((inline or {}).items())
+    spec = ItemSpec(name=name, key=key, type=cls, decoder=decoder, inline=pairs)
     _REGISTRY[name] = spec
     return spec
 
@@ -176,7 +256,7 @@ def register_list(name: str, key: str, item_type: type[ItemResource]) -> ListSpe
         ],
         kw_only=True,
     )
-    spec = ListSpec(name=name, key=key, item_type=item_type, decoder=msgspec.json.Decoder(env))
+    spec = ListSpec(name=name, key=key, item_type=item_type, decoder=_decoder(env))
     _REGISTRY[name] = spec
     return spec
 
@@ -188,7 +268,7 @@ def registry() -> Mapping[str, ItemSpec | ListSpec]:
 
 register_item("root", None, Root)
 register_item("server-info", "info", ServerInfo)
-register_item("session", "session", Session)
+register_item("session", "session", Session, inline={"user": "user"})
 register_item("user", "user", User)
 register_list("users", "users", User)
 register_item("api-token", "api_token", APIToken)
@@ -434,7 +514,76 @@ def _decode_generic(body: bytes, *, item_mime: str | None) -> Any:
 def _item_from(obj: Any, cls: type[ItemResource]) -> ItemResource:
     if not isinstance(obj, dict):
         raise msgspec.ValidationError("expected a JSON object for an item")
+    children = _take_expanded(obj)
+    item: ItemResource
     if cls is GenericItem:
         fields = {k: v for k, v in obj.items() if k not in ("links", "stat")}
-        return GenericItem(links=msgspec.convert(obj.get("links", {}), _links_type), fields=fields)
-    return msgspec.convert(obj, cls)
+        item = GenericItem(links=msgspec.convert(obj.get("links", {}), _links_type), fields=fields)
+    else:
+        item = msgspec.convert(obj, cls)
+    if children:
+        item.__dict__["_rb_expanded"] = children
+    return item
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    data = msgspec.json.decode(body)
+    if not isinstance(data, dict):
+        raise msgspec.ValidationError("expected a JSON object")
+    return data
+
+
+_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return _JSON_KINDS.get(type(value), "a number")
+
+
+def _take_expanded(obj: dict[str, Any]) -> _Children | None:
+    """Pop ``_expanded`` and the fields it names out of ``obj``, as resources.
+
+    A list expansion's link, which the server drops, is put back from its
+    ``list_url``, so ``user.get_api_tokens()`` still works.
+    """
+    if "_expanded" not in obj:
+        return None
+    info = obj.pop("_expanded")
+    if not isinstance(info, dict):
+        raise msgspec.ValidationError(f"`_expanded` must be an object, not {_kind(info)}")
+    links = obj.get("links")
+    children: _Children = {}
+    for name, meta in info.items():
+        if not isinstance(meta, dict):
+            raise msgspec.ValidationError(
+                f"`_expanded.{name}` must be an object, not {_kind(meta)}"
+            )
+        if name not in obj:
+            raise msgspec.ValidationError(
+                f"`_expanded` names {name!r}, but the item has no such field"
+            )
+        value = obj.pop(name)
+        mimetype = meta.get("item_mimetype")
+        spec = _REGISTRY.get(mime_name(mimetype) or "") if isinstance(mimetype, str) else None
+        cls = spec.type if isinstance(spec, ItemSpec) else GenericItem
+        list_url = meta.get("list_url")
+        if isinstance(value, list):
+            children[name] = [_child(v, cls, f"{name}[{i}]") for i, v in enumerate(value)]
+        elif "list_mimetype" in meta or list_url is not None:
+            raise msgspec.ValidationError(f"expanded {name!r} must be an array, not {_kind(value)}")
+        else:
+            children[name] = _child(value, cls, name)
+        if isinstance(list_url, str) and isinstance(links, dict) and name not in links:
+            links[name] = {"href": list_url, "method": "GET"}
+    return children
+
+
+def _child(value: Any, cls: type[ItemResource], where: str) -> ItemResource:
+    if not isinstance(value, dict):
+        raise msgspec.ValidationError(f"expanded {where} must be an object, not {_kind(value)}")
+    try:
+        return _item_from(value, cls)
+    except msgspec.ValidationError as exc:
+        raise msgspec.ValidationError(f"expanded {where}: {exc}") from None

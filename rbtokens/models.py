@@ -171,13 +171,25 @@ class Session(ItemResource, kw_only=True, dict=True):
     authenticated: bool = False
 
     @property
+    def user(self) -> User | None:
+        """The logged-in user, inlined by ``get_session(expand="user")``; else None."""
+        child = self.expanded.get("user")
+        return child if isinstance(child, User) else None
+
+    @property
     def username(self) -> str | None:
-        """The logged-in username, from the ``user`` link's title."""
+        """The logged-in username, from the ``user`` link's title or the expanded user."""
         link = self.links.get("user")
-        return link.title if link is not None else None
+        if link is not None:
+            return link.title
+        user = self.user  # expanding drops the link
+        return user.username if user is not None else None
 
     async def get_user(self, **query: Any) -> User:
-        """The logged-in user."""
+        """Fetch the logged-in user."""
+        user = self.user
+        if user is not None and "user" not in self.links:  # expanding drops the link
+            return expect_item(await user.follow("self", **query), User)
         return expect_item(await self.follow("user", **query), User)
 
 
@@ -303,7 +315,7 @@ class APIToken(ItemResource, kw_only=True, dict=True):
 
         A masked secret stays masked: only an exported secret can be read back.
         """
-        fields = {k: v for k, v in data.items() if k not in ("username", "usable")}
+        fields = {k: v for k, v in data.items() if k not in ("username", "usable", "_expanded")}
         try:
             token = msgspec.convert(fields, cls)
         except msgspec.ValidationError as exc:
@@ -348,7 +360,11 @@ def _require_yaml() -> Any:
 
 
 class GenericItem(ItemResource, kw_only=True, dict=True):
-    """An item of a type rbtokens has no Struct for; fields stay a dict."""
+    """An item of a type rbtokens has no Struct for; fields stay a dict.
+
+    Expanded children are not in ``fields``: ``item.<name>`` and
+    ``item["<name>"]`` return them as resources, as RBTools does.
+    """
 
     fields: dict[str, Any] = msgspec.field(default_factory=dict)
 
@@ -357,9 +373,14 @@ class GenericItem(ItemResource, kw_only=True, dict=True):
         fields = object.__getattribute__(self, "fields")
         if name in fields:
             return fields[name]
+        children = self.__dict__.get("_rb_expanded")
+        if children is not None and name in children:
+            return self.expanded[name]
         return _link_getter(self, name)
 
     def __getitem__(self, name: str) -> Any:
+        if name not in self.fields and name in self.expanded:
+            return self.expanded[name]
         return self.fields[name]
 
     def __repr__(self) -> str:

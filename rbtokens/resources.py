@@ -8,17 +8,23 @@ are typed (``token.note`` is a ``str``) and they carry their links. Lists are
 Every link is a method: ``await res.get_<link>(**query)`` or
 ``await res.follow("<link>", **query)``. This module builds no URL from
 scratch: it follows hrefs and fills the server's URI templates.
+
+Children the server inlined (``expand=``) are resources too, reached through
+:attr:`ItemResource.expanded`, :meth:`~ItemResource.expanded_item` and
+:meth:`~ItemResource.expanded_list`; they share their parent's client.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
 from urllib.parse import quote
 
 import anyio
 import msgspec
+from msgspec import UNSET, UnsetType
 from yarl import URL
 
 from .encoding import encode_query, merge_query
@@ -143,10 +149,105 @@ def _links_of(obj: object) -> dict[str, Link]:
     return links if isinstance(links, dict) else {}
 
 
+class _ExpandedMark:
+    """The declared type of the ``_expanded`` member: never instantiated.
+
+    Declaring the member makes msgspec hand an ``_expanded`` object to the
+    decoders' ``dec_hook``, which switches to the expanding path
+    (:mod:`rbtokens.decoding`); a payload without one costs nothing.
+    """
+
+    __slots__ = ()
+
+
+_I = TypeVar("_I", bound="ItemResource")
+_NO_CHILDREN: Mapping[str, Any] = MappingProxyType({})
+
+
 class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
     """Base of every item Struct: typed fields plus link navigation."""
 
     links: dict[str, Link] = msgspec.field(default_factory=dict)
+    # Always UNSET on a decoded item: the children live in ``expanded``.
+    _expanded: _ExpandedMark | UnsetType = UNSET
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in self.__struct_fields__
+            if name != "_expanded"
+        )
+        return f"{type(self).__name__}({fields})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [(n, getattr(self, n)) for n in self.__struct_fields__ if n != "_expanded"]
+
+    @property
+    def expanded(self) -> Mapping[str, ItemResource | list[ItemResource]]:
+        """Children the server inlined (``expand=``), by field name (read-only).
+
+        Each is an item (or a list of items) of the type its mime type names,
+        bound to this item's client.
+        """
+        children: dict[str, ItemResource | list[ItemResource]] | None = self.__dict__.get(
+            "_rb_expanded"
+        )
+        if not children:
+            return _NO_CHILDREN
+        ref = self.__dict__.get("_rb_client")
+        if ref is not None:  # bound on access: decoding and binding stay free
+            for child in children.values():
+                for item in child if isinstance(child, list) else (child,):
+                    item._bind(ref)
+        return MappingProxyType(children)
+
+    def expanded_item(self, name: str, cls: type[_I]) -> _I:
+        """The expanded child ``name``, checked to be one ``cls``.
+
+        ``session.expanded_item("user", User)``. Raises
+        :class:`~rbtokens.errors.NavigationError` if ``name`` was not expanded
+        or is a list, :class:`~rbtokens.errors.UnexpectedContentType` if the
+        server sent another type.
+        """
+        child = self._expanded_child(name)
+        if isinstance(child, list):
+            raise NavigationError(
+                f"{type(self).__name__}.{name} is an expanded list: use expanded_list()"
+            )
+        return expect_item(child, cls)
+
+    def expanded_list(self, name: str, cls: type[_I]) -> list[_I]:
+        """The expanded list ``name``, each item checked to be a ``cls``.
+
+        ``user.expanded_list("api_tokens", APIToken)``. Raises like
+        :meth:`expanded_item`.
+        """
+        child = self._expanded_child(name)
+        if not isinstance(child, list):
+            raise NavigationError(
+                f"{type(self).__name__}.{name} is one expanded item: use expanded_item()"
+            )
+        return [expect_item(item, cls) for item in child]
+
+    def _expanded_child(self, name: str) -> ItemResource | list[ItemResource]:
+        children = self.expanded
+        try:
+            return children[name]
+        except KeyError:
+            offered = ", ".join(sorted(children)) or "none"
+            raise NavigationError(
+                f"{type(self).__name__} has no expanded {name!r} (expanded: {offered}; "
+                f"fetch it with expand={name!r})"
+            ) from None
+
+    if not TYPE_CHECKING:
+        # RBTools' spelling: ``user.api_tokens`` for an expanded child. Run
+        # time only, like the link getters; typed code uses expanded_*().
+        def __getattr__(self, name: str) -> Any:
+            children = self.__dict__.get("_rb_expanded")
+            if children is not None and name in children:
+                return self.expanded[name]
+            return _link_getter(self, name)
 
     @property
     def etag(self) -> str | None:

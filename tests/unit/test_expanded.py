@@ -1,0 +1,405 @@
+"""Expanded children (``expand=``) become typed, bound resources.
+
+Payloads are the captured Review Board 8.1 fixtures, arranged the way the
+server arranges them for ``?expand=``: an ``_expanded`` object per item, the
+expanded field inlined, and the expanded list's link dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+from fakerb import BASE, MIME, FakeReviewBoard, _rebase, ok, token_payload, user_payload
+from payloads import body
+
+import rbtokens
+from rbtokens import APIToken, GenericItem, ItemResource, RBClient, Session, User
+from rbtokens.decoding import ItemSpec, ListSpec, decode_response, registry
+from rbtokens.transport import Request, Response
+
+FAST = rbtokens.RetryPolicy(attempts=1, backoff=0.0)
+TOKEN_MIME = MIME.format("api-token")
+TOKENS_MIME = MIME.format("api-tokens")
+
+
+def tokens_info(username: str) -> dict[str, Any]:
+    return {
+        "item_mimetype": TOKEN_MIME,
+        "list_mimetype": TOKENS_MIME,
+        "list_url": f"{BASE}/api/users/{username}/api-tokens/",
+    }
+
+
+def expanded_user(username: str = "alice", uid: int = 14, tokens: int = 2) -> dict[str, Any]:
+    """A user as ``GET /api/users/?expand=api_tokens`` sends it."""
+    user: dict[str, Any] = user_payload(username, uid)
+    del user["links"]["api_tokens"]  # the server drops the expanded link
+    user["_expanded"] = {"api_tokens": tokens_info(username)}
+    user["api_tokens"] = [token_payload(username, uid * 100 + k) for k in range(tokens)]
+    return user
+
+
+def users_page(*users: dict[str, Any]) -> bytes:
+    page = {"stat": "ok", "total_results": len(users), "links": {}, "users": list(users)}
+    return json.dumps(page).encode()
+
+
+def decode(name: str, payload: Any) -> Any:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return decode_response(200, {"content-type": MIME.format(name)}, raw)
+
+
+@pytest.fixture(autouse=True)
+def _fixture_secrets(secrets_registry: Callable[[str | None], None]) -> None:
+    # Expanded tokens are not walked by the scanner's decoding tap.
+    secrets_registry(body("api-token.json")["api_token"]["token"])
+    for token in body("api-tokens.json")["api_tokens"]:
+        secrets_registry(token["token"])
+
+
+# -- decoding ------------------------------------------------------------------------
+
+
+def test_a_users_page_with_expanded_tokens() -> None:
+    page = decode("users", users_page(expanded_user("alice", 14), expanded_user("bob", 15, 0)))
+    alice, bob = page
+    assert isinstance(alice, User) and alice.username == "alice"
+    tokens = alice.expanded_list("api_tokens", APIToken)
+    assert [t.id for t in tokens] == [1400, 1401]
+    assert all(isinstance(t, APIToken) and t.username == "alice" for t in tokens)
+    assert tokens[0].links["self"].href == f"{BASE}/api/users/alice/api-tokens/1400/"
+    assert tokens[0].expires is None or tokens[0].expires.tzinfo is not None
+    assert bob.expanded_list("api_tokens", APIToken) == []
+    assert set(alice.expanded) == {"api_tokens"}
+
+
+def test_the_expanded_lists_link_is_put_back_from_list_url() -> None:
+    (alice,) = decode("users", users_page(expanded_user()))
+    assert alice.links["api_tokens"].href == f"{BASE}/api/users/alice/api-tokens/"
+
+
+def test_a_link_the_server_kept_is_left_alone() -> None:
+    user = expanded_user()
+    user["links"]["api_tokens"] = {"href": f"{BASE}/elsewhere/", "method": "GET"}
+    (alice,) = decode("users", users_page(user))
+    assert alice.links["api_tokens"].href == f"{BASE}/elsewhere/"
+
+
+def test_a_single_item_with_an_expanded_list() -> None:
+    user = decode("user", {"stat": "ok", "user": expanded_user(tokens=3)})
+    assert isinstance(user, User)
+    assert len(user.expanded_list("api_tokens", APIToken)) == 3
+
+
+def test_attribute_and_item_access_like_rbtools() -> None:
+    (alice,) = decode("users", users_page(expanded_user()))
+    assert alice.api_tokens == alice.expanded["api_tokens"]  # run-time only, untyped
+    with pytest.raises(AttributeError):
+        _ = alice.not_expanded
+    assert callable(alice.get_watched)  # link getters still work
+
+
+def test_unknown_item_mime_types_fall_back_to_generic_items() -> None:
+    request = {
+        "id": 8,
+        "summary": "Fix it",
+        "links": {"self": {"href": f"{BASE}/api/review-requests/8/"}},
+        "_expanded": {
+            "submitter": {"item_mimetype": MIME.format("user")},
+            "target_groups": {"item_mimetype": MIME.format("review-group")},
+        },
+        "submitter": user_payload("carol", 16),
+        "target_groups": [{"name": "devs", "links": {}}],
+    }
+    item = decode("review-request", {"stat": "ok", "review_request": request})
+    assert isinstance(item, GenericItem)
+    assert item.summary == "Fix it" and "_expanded" not in item.fields
+    assert "submitter" not in item.fields and "target_groups" not in item.fields
+    submitter = item.submitter
+    assert isinstance(submitter, User) and submitter.username == "carol"
+    assert item["submitter"] is submitter
+    (group,) = item.expanded_list("target_groups", GenericItem)
+    assert group["name"] == "devs"
+
+
+def test_expansions_nest() -> None:
+    inner = expanded_user("dave", 17, 1)
+    outer = {
+        "id": 3,
+        "links": {},
+        "_expanded": {"owner": {"item_mimetype": MIME.format("user")}},
+        "owner": inner,
+    }
+    item = decode("thing", {"stat": "ok", "thing": outer})
+    owner = item.expanded_item("owner", User)
+    assert [t.id for t in owner.expanded_list("api_tokens", APIToken)] == [1700]
+
+
+def test_only_fields_reach_nested_items() -> None:
+    user = expanded_user()
+    user["api_tokens"] = [
+        {"id": t["id"], "note": t["note"], "links": {"self": t["links"]["self"]}}
+        for t in user["api_tokens"]
+    ]
+    (alice,) = decode("users", users_page(user))
+    token = alice.expanded_list("api_tokens", APIToken)[0]
+    assert token.note == "token 1400 of alice" and token.token == "" and token.policy == {}
+
+
+def test_the_session_inlines_its_user_without_a_mark() -> None:
+    # Review Board 8.1 sends ``session?expand=user`` with no ``_expanded``.
+    session_body = _rebase(body("session.json"))
+    del session_body["session"]["links"]["user"]
+    session_body["session"]["user"] = user_payload("admin", 1)
+    session = decode("session", session_body)
+    assert isinstance(session, Session)
+    assert isinstance(session.user, User) and session.user.username == "admin"
+    assert session.username == "admin"
+    assert session.expanded_item("user", User) is session.user
+
+
+def test_a_plain_session_has_no_user() -> None:
+    session = decode("session", _rebase(body("session.json")))
+    assert session.user is None and session.username == "admin"
+    assert session.expanded == {}
+
+
+def test_payloads_without_expanded_never_take_the_expanding_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def boom(*_args: Any) -> Any:
+        raise AssertionError("the expanding path ran")
+
+    monkeypatch.setattr(ListSpec, "_decode_expanding", boom)
+    status, ctype, raw = 200, TOKENS_MIME, json.dumps(body("api-tokens.json")).encode()
+    page = decode_response(status, {"content-type": ctype}, raw)
+    assert len(page) > 1
+    assert all(t.expanded == {} and "_rb_expanded" not in t.__dict__ for t in page)
+
+
+def test_counts_only_still_decodes() -> None:
+    assert decode("users", {"stat": "ok", "count": 4}) == rbtokens.Count(count=4)
+
+
+def test_the_hidden_member_stays_out_of_reprs_and_exports() -> None:
+    (alice,) = decode("users", users_page(expanded_user()))
+    token = alice.expanded_list("api_tokens", APIToken)[0]
+    assert "_expanded" not in repr(alice) and repr(alice).startswith("User(links=")
+    assert "_expanded" not in msgspec.json.encode(alice).decode()
+    assert "_expanded" not in token.to_dict()
+    assert [name for name, _ in alice.__rich_repr__()][:2] == ["links", "id"]
+
+
+def test_from_dict_accepts_a_server_payload_with_expanded() -> None:
+    payload = token_payload("alice", 9)
+    payload["_expanded"] = {}
+    assert APIToken.from_dict(payload).id == 9
+
+
+def test_secrets_stay_out_of_reprs() -> None:
+    secret = token_payload("alice", 1)["token"]
+    assert secret.startswith("rbp_")
+    page = decode("users", users_page(expanded_user()))
+    (alice,) = page
+    generic = decode(
+        "thing",
+        {
+            "stat": "ok",
+            "thing": {
+                "links": {},
+                "_expanded": {"api_tokens": tokens_info("alice")},
+                "api_tokens": [token_payload("alice", 1)],
+            },
+        },
+    )
+    texts = [repr(page), repr(alice), str(alice), repr(generic), repr(alice.expanded)]
+    texts += [repr(t) for t in alice.expanded_list("api_tokens", APIToken)]
+    texts += [repr(generic.api_tokens), repr(generic["api_tokens"])]
+    assert not [t for t in texts if secret in t]
+    assert "rbp_****" in repr(generic.api_tokens)
+
+
+# -- bad shapes ----------------------------------------------------------------------
+
+
+def _bad_user(change: Callable[[dict[str, Any]], None]) -> bytes:
+    user = expanded_user()
+    change(user)
+    return users_page(user)
+
+
+def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda user: user.__setitem__(key, value)
+
+
+BAD_SHAPES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("not an object", _set("_expanded", ["api_tokens"]), "`_expanded` must be an object"),
+    ("a string", _set("_expanded", "api_tokens"), "`_expanded` must be an object, not a string"),
+    ("null", _set("_expanded", None), "`_expanded` must be an object, not null"),
+    (
+        "an entry that is not an object",
+        _set("_expanded", {"api_tokens": "yes"}),
+        "`_expanded.api_tokens` must be an object",
+    ),
+    (
+        "a missing field",
+        lambda user: user.pop("api_tokens"),
+        "`_expanded` names 'api_tokens', but the item has no such field",
+    ),
+    (
+        "a non-list where a list is expected",
+        lambda user: user.__setitem__("api_tokens", user["api_tokens"][0]),
+        "expanded 'api_tokens' must be an array, not an object",
+    ),
+    (
+        "a list item that is not an object",
+        lambda user: user["api_tokens"].append(7),
+        "expanded api_tokens[2] must be an object, not a number",
+    ),
+    (
+        "a typed child without its required id",
+        lambda user: user["api_tokens"][1].pop("id"),
+        "expanded api_tokens[1]: Object missing required field `id`",
+    ),
+    (
+        "a child with the wrong field type",
+        lambda user: user["api_tokens"][0].__setitem__("note", 5),
+        "expanded api_tokens[0]: Expected `str`, got `int` - at `$.note`",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"), [(c, m) for _, c, m in BAD_SHAPES], ids=[n for n, _, _ in BAD_SHAPES]
+)
+def test_bad_shapes_are_decode_errors(
+    change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    with pytest.raises(rbtokens.DecodeError) as info:
+        decode("users", _bad_user(change))
+    assert message in str(info.value)
+    assert info.value.http_status == 200
+
+
+def test_a_scalar_single_child_is_a_decode_error() -> None:
+    thing: dict[str, Any] = {"links": {}, "owner": "carol"}
+    thing["_expanded"] = {"owner": {"item_mimetype": MIME.format("user")}}
+    with pytest.raises(
+        rbtokens.DecodeError, match="expanded owner must be an object, not a string"
+    ):
+        decode("thing", {"stat": "ok", "thing": thing})
+
+
+@pytest.mark.parametrize("name", ["user", "thing"])
+def test_bad_shapes_on_single_items_and_generic_items(name: str) -> None:
+    user = expanded_user()
+    user["_expanded"] = 3
+    with pytest.raises(rbtokens.DecodeError, match="`_expanded` must be an object, not a number"):
+        decode(name, {"stat": "ok", name: user})
+
+
+def test_a_session_with_an_odd_user_is_a_decode_error() -> None:
+    session_body = _rebase(body("session.json"))
+    session_body["session"]["user"] = {"username": "no id"}
+    with pytest.raises(rbtokens.DecodeError, match="expanded user: Object missing required"):
+        decode("session", session_body)
+
+
+# -- typed access --------------------------------------------------------------------
+
+
+def test_typed_access_errors() -> None:
+    (alice,) = decode("users", users_page(expanded_user()))
+    with pytest.raises(rbtokens.NavigationError, match="expanded list: use expanded_list"):
+        alice.expanded_item("api_tokens", APIToken)
+    with pytest.raises(rbtokens.NavigationError, match=r"no expanded 'watched' \(expanded: api"):
+        alice.expanded_list("watched", ItemResource)
+    with pytest.raises(rbtokens.UnexpectedContentType, match="expected User, got APIToken"):
+        alice.expanded_list("api_tokens", User)
+    assert alice.expanded_list("api_tokens", ItemResource)  # the base class accepts any item
+    session_body = _rebase(body("session.json"))
+    session_body["session"]["user"] = user_payload("admin", 1)
+    session = decode("session", session_body)
+    with pytest.raises(rbtokens.NavigationError, match="one expanded item: use expanded_item"):
+        session.expanded_list("user", User)
+    plain = decode("user", {"stat": "ok", "user": user_payload("erin", 3)})
+    with pytest.raises(rbtokens.NavigationError, match=r"expanded: none; fetch it with expand="):
+        plain.expanded_item("api_tokens", APIToken)
+
+
+def test_the_expanded_mapping_is_read_only() -> None:
+    (alice,) = decode("users", users_page(expanded_user()))
+    with pytest.raises(TypeError):
+        alice.expanded["x"] = []
+
+
+# -- through the client --------------------------------------------------------------
+
+
+class ExpandingRB(FakeReviewBoard):
+    """The fake, answering ``expand=api_tokens`` and ``expand=user`` like Review Board."""
+
+    def route(self, request: Request) -> Response:
+        response = super().route(request)
+        expand = request.url.query.get("expand", "")
+        path = request.url.path
+        data = json.loads(response.body)
+        if "api_tokens" in expand.split(",") and path == "/api/users/":
+            for user in data["users"]:
+                user["links"].pop("api_tokens", None)
+                user["_expanded"] = {"api_tokens": tokens_info(user["username"])}
+                user["api_tokens"] = copy.deepcopy(self.tokens[user["username"]])
+            return ok("users", {k: v for k, v in data.items() if k != "stat"})
+        if expand == "user" and path == "/api/session/":
+            session = data["session"]
+            session["links"].pop("user")
+            session["user"] = copy.deepcopy(self.users[0])
+            return ok("session", {"session": session})
+        return response
+
+
+async def test_expanded_children_are_bound_to_the_client() -> None:
+    fake = ExpandingRB(users=3, tokens_per_user=2)
+    client = RBClient(
+        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
+    )
+    async with client:
+        root = await client.get_root()
+        users = await root.get_users(expand="api_tokens")
+        first = users[0]
+        tokens = first.expanded_list("api_tokens", APIToken)
+        assert [t.id for t in tokens] == [t["id"] for t in fake.tokens[first.username]]
+        assert tokens[0].client is client
+        sent = len(fake.requests)
+        again = await tokens[0].get_self()
+        assert again.id == tokens[0].id and again.etag == f"etag-{tokens[0].id}"
+        assert fake.requests[sent].url.path == (
+            f"/api/users/{first.username}/api-tokens/{tokens[0].id}/"
+        )
+        listed = await first.get_api_tokens()  # through the restored link
+        assert [t.id for t in listed] == [t.id for t in tokens]
+
+        session = await root.get_session(expand="user")
+        assert session.username == "u000" and session.user is not None
+        assert session.user.client is client
+        me = await session.get_user()
+        assert isinstance(me, User) and me.username == "u000"
+        assert fake.requests[-1].url.path == "/api/users/u000/"
+
+
+async def test_unbound_children_say_so() -> None:
+    (alice,) = decode("users", users_page(expanded_user()))
+    token = alice.expanded_list("api_tokens", APIToken)[0]
+    with pytest.raises(rbtokens.ClientStateError):
+        _ = token.client
+
+
+def test_every_registered_item_type_has_the_hidden_member() -> None:
+    for spec in registry().values():
+        cls = spec.type if isinstance(spec, ItemSpec) else spec.item_type
+        assert "_expanded" in cls.__struct_fields__
