@@ -83,6 +83,9 @@ def _walk_tokens(value: Any) -> None:
         register_secret(token)
     for item in getattr(value, "items", None) or ():
         _walk_tokens(item)
+    for child in getattr(value, "expanded", {}).values():  # expand= children
+        for item in child if isinstance(child, list) else (child,):
+            _walk_tokens(item)
 
 
 def _install_decoding_tap() -> None:

@@ -59,3 +59,11 @@ def test_token_verbs_are_typed() -> None:
         "rbtokens.models.APIToken",
         "rbtokens.models.APIToken | None",
     ], mypy_output()
+
+
+def test_expanded_children_are_typed_on_request() -> None:
+    assert revealed("reveal_expanded.py") == [
+        "list[rbtokens.models.APIToken]",
+        "rbtokens.models.User | None",
+        "rbtokens.models.User",
+    ], mypy_output()
