@@ -28,6 +28,7 @@ Rules and default severities (change them with :class:`Rules`):
 ====================  ========  ==============================================
 rule                  severity  a finding for
 ====================  ========  ==============================================
+secrets-exposed       critical  a server that shows token secrets to anyone
 unrestricted-policy   high      a usable token whose global policy denies nothing
 inactive-owner        medium    a usable token whose owner is inactive
 no-expiry             medium    a usable token that never expires
@@ -38,7 +39,6 @@ too-many-tokens       low       a user with more than 10 tokens (per user)
 expiring-soon         info      a usable token expiring within 14 days
 expired               info      an expired token still on record
 invalid               info      an invalidated token still on record
-secrets-exposed       critical  a server that shows token secrets to anyone
 ====================  ========  ==============================================
 
 A token is *usable* when it is valid and not expired (the server's ``valid``
@@ -49,13 +49,16 @@ inactive user (401), but the token works again if the account is reactivated,
 which is what ``inactive-owner`` reports.
 
 ``secrets-exposed`` judges the server (its finding has no username and no
-token id). Review Board 8.1 checks no permission on ``expand=api_tokens`` of
-the users list: anyone who may list users, anonymous requests included, gets
-every user's tokens, secrets and all. Once the walk has seen an active user's
-token, the audit asks for that user with ``expand=api_tokens`` *without
-credentials* and only the ``id`` field (so no secret is fetched); the finding
-says the token was listed. A server that refuses anonymous requests gets no
-finding, although its logged-in users can still read everyone's tokens.
+token id). Review Board 8.1 checks no permission when a user is serialized
+with ``expand=api_tokens``: anyone who may see users, anonymous requests
+included on a default install, gets every user's tokens, secrets and all.
+Once the walk has seen a user with tokens, the audit asks for that user,
+*without credentials*, through the user resource and the users list with
+``expand=api_tokens`` and only the ``id`` field (so no secret is fetched).
+Any token listed is a finding. ``Summary.exposure_check`` says what the check
+found: ``exposed``, ``not-exposed``, ``anonymous-refused`` (a warning adds
+that logged-in users were not checked), ``no-tokens`` (nothing to look for),
+``failed`` (also a failure: the report is incomplete) or ``off``.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
+from yarl import URL
 
 from .encoding import MAX_RESULTS, encode_query
 from .errors import (
@@ -82,7 +86,7 @@ from .errors import (
     UnexpectedContentType,
     first_error,
 )
-from .models import APIToken
+from .models import APIToken, User
 from .policy import is_unrestricted
 from .resources import ListResource
 
@@ -90,7 +94,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from .client import RBClient
-    from .models import Root, User
+    from .models import Root
 
 __all__ = [
     "RULES",
@@ -183,14 +187,16 @@ USER_LINKS = "api_tokens"
 _TOKEN_QUERY = encode_query(
     {"max_results": MAX_RESULTS, "only_fields": TOKEN_FIELDS, "only_links": ""}
 )
-# The secrets-exposed check: token ids only, never a secret.
+# The secrets-exposed check: token ids only, never a secret. The link must be
+# in only-links: Review Board expands only the links it would show.
 _EXPOSURE_QUERY = {
-    "include_inactive": True,
     "expand": "api_tokens",
     "only_fields": "id,username,api_tokens",
     "only_links": "api_tokens",
-    "max_results": MAX_RESULTS,
 }
+
+ExposureCheck = Literal["exposed", "not-exposed", "anonymous-refused", "no-tokens", "failed", "off"]
+"""What the secrets-exposed check found (see the module docstring)."""
 
 
 class Rules(msgspec.Struct, kw_only=True):
@@ -279,6 +285,7 @@ class Summary(msgspec.Struct, kw_only=True):
     logins: int
     retries: int
     rate_limited_seconds: float
+    exposure_check: ExposureCheck = "off"
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -522,7 +529,7 @@ ProgressCallback = Callable[[int, int | None], None]
 """Called as ``progress(users_done, users_total)``; the total is None until known."""
 
 # A job: ("users", start, size) | ("user", username, active, tokens_href) | ("lookup", username)
-# | ("rewalk",) | ("exposure", username, token_id)
+# | ("rewalk",) | ("exposure", username)
 _Job = tuple[Any, ...]
 
 #: Token lists answered 403 before a walk of every user concludes that the
@@ -575,7 +582,9 @@ class _Walk:
         self.rewalk_added = 0
         self.forbidden: list[Failure] = []
         self.stopped = False
-        self.exposure_checked = "secrets-exposed" not in rules.enabled
+        self.exposure: ExposureCheck = "off"
+        if "secrets-exposed" in rules.enabled:
+            self.exposure = "no-tokens"  # until a user with tokens is seen
         self._pending = 0
         self._tail_start = 0
         self._jobs: deque[_Job] = deque()
@@ -587,7 +596,7 @@ class _Walk:
     # which yields to the event loop on every receive.
 
     def _submit(self, job: _Job) -> None:
-        if self.stopped:
+        if self.stopped and job[0] != "exposure":
             return
         self._pending += 1
         self._jobs.append(job)
@@ -618,7 +627,7 @@ class _Walk:
                 elif kind == "lookup":
                     await self._lookup_user(job[1])
                 elif kind == "exposure":
-                    await self._check_exposure(job[1], job[2])
+                    await self._check_exposure(job[1])
                 else:
                     await self._rewalk()
             finally:
@@ -677,8 +686,10 @@ class _Walk:
     def _stop(self) -> None:
         """Drop every queued job and accept no more (in-flight requests finish)."""
         self.stopped = True
-        self._pending -= len(self._jobs)
+        kept = [job for job in self._jobs if job[0] == "exposure"]  # about the server
+        self._pending -= len(self._jobs) - len(kept)
         self._jobs.clear()
+        self._jobs.extend(kept)
         if self._pending == 0:
             self._wake()
 
@@ -871,9 +882,9 @@ class _Walk:
             return
         found: list[Finding] = []
         self.usable += self.judge.judge(username, active, tokens, self.records, found)
-        if tokens and active and not self.exposure_checked:
-            self.exposure_checked = True
-            self._submit(("exposure", username, tokens[0].id))
+        if tokens and self.exposure == "no-tokens":
+            self.exposure = "failed"  # until the check says otherwise
+            self._submit(("exposure", username))
         self.users_audited += 1
         if not active:
             self.inactive += 1
@@ -883,37 +894,64 @@ class _Walk:
                 await self.sink(found)
         self._user_done()
 
-    async def _check_exposure(self, username: str, token_id: int) -> None:
-        """Ask, without credentials, for ``username``'s tokens through ``expand``."""
+    async def _check_exposure(self, username: str) -> None:
+        """Ask for ``username``'s tokens the way anyone could; see the module docstring."""
         assert self._root is not None
-        try:
-            url = self._root.template_url("users")[0]
-            query = encode_query({**_EXPOSURE_QUERY, "q": username})
-            payload = await self.client.request("GET", url, query=query, raw=True, anonymous=True)
-        except (AuthenticationError, PermissionDeniedError):
-            return  # anonymous requests are refused
-        except RBTokensError as exc:
-            self.warnings.append(f"could not check whether token secrets are exposed: {exc}")
-            return
-        listed = _listed_token_ids(payload, username)
-        if listed is None:
+        root = self._root
+        leaked: list[str] = []
+        refused = answered = 0
+        for template, query in (
+            ("user", {}),
+            ("users", {"q": username, "include_inactive": True}),
+        ):
+            try:
+                url = root.template_url(template, username=username)[0]
+                path = URL(url).path
+                res = await self.client.request(
+                    "GET", url, query=encode_query({**_EXPOSURE_QUERY, **query}), anonymous=True
+                )
+            except (AuthenticationError, PermissionDeniedError):
+                refused += 1
+                continue
+            except RBTokensError as exc:
+                if getattr(exc, "http_status", None) in (401, 403):  # a proxy's page
+                    refused += 1
+                    continue
+                self.failures.append(_failure(None, exc, prefix="secrets-exposed check: "))
+                return
+            answered += 1
+            items = res.items if isinstance(res, ListResource) else [res]
+            for user in items:
+                if (
+                    isinstance(user, User)
+                    and user.username == username
+                    and user.expanded.get("api_tokens")
+                ):
+                    leaked.append(path)
+        if leaked:
+            self.exposure = "exposed"
+            await self._add_exposed(username, leaked)
+        elif answered:
+            self.exposure = "not-exposed"
+        else:
+            self.exposure = "anonymous-refused"
             self.warnings.append(
-                "could not check whether token secrets are exposed: the anonymous users "
-                f"list did not include {username}"
+                "anonymous requests are refused, so secrets-exposed could not check whether "
+                "logged-in users can read other users' tokens with expand=api_tokens "
+                "(on Review Board 8.1 they can)"
             )
-            return
-        if token_id not in listed:
-            return
+
+    async def _add_exposed(self, username: str, paths: list[str]) -> None:
+        where = " and ".join(f"GET {p}?expand=api_tokens" for p in paths)
         finding = Finding(
             username=None,
             token_id=None,
             rule="secrets-exposed",
             severity=self.rules.severities["secrets-exposed"],
             message=(
-                "anyone can read every user's API tokens, secrets included: "
-                "GET /api/users/?expand=api_tokens sent without logging in listed "
-                f"{username}'s token {token_id}. Treat every token as leaked: refuse "
-                "that query to untrusted clients (e.g. at a proxy), then rotate the tokens"
+                f"API tokens are readable without logging in: {where} listed {username}'s "
+                "tokens (Review Board 8.1 includes their secrets). Refuse every API request "
+                "whose expand names api_tokens, on any path, then rotate every token"
             ),
         )
         self.findings.append(finding)
@@ -964,6 +1002,7 @@ class _Walk:
             logins=stats.logins - base[1],
             retries=stats.retries - base[2],
             rate_limited_seconds=round(stats.rate_limited_seconds - base[3], 3),
+            exposure_check=self.exposure,
         )
         return Report(
             summary=summary,
@@ -1010,18 +1049,6 @@ async def _follow_pages(first: ListResource[APIToken]) -> list[APIToken]:
             tokens.extend(page.items)
     # The list has no ORDER BY: a token may move between pages while paging.
     return list({t.id: t for t in tokens}.values())
-
-
-def _listed_token_ids(payload: Any, username: str) -> set[Any] | None:
-    """The token ids a users list shows inline for ``username`` (None: not listed)."""
-    users = payload.get("users") if isinstance(payload, dict) else None
-    for user in users if isinstance(users, list) else ():
-        if isinstance(user, dict) and user.get("username") == username:
-            tokens = user.get("api_tokens")
-            if not isinstance(tokens, list):
-                return set()
-            return {t.get("id") for t in tokens if isinstance(t, dict)}
-    return None
 
 
 def _failure(username: str | None, exc: BaseException, *, prefix: str = "") -> Failure:
@@ -1150,7 +1177,7 @@ def audit_stream(
 
         async with audit_stream(client) as stream:
             async for finding in stream:
-                print(finding.username, finding.rule)
+                print(finding.username or "(server)", finding.rule)
         report = stream.report
     """
     walk = _new_walk(
@@ -1187,10 +1214,10 @@ def validate_revoke_rules(rules: Collection[str]) -> set[str]:
     unknown = wanted - set(RULES)
     if unknown:
         raise ValueError(f"unknown rule(s): {', '.join(sorted(unknown))}")
-    per_user = wanted & (USER_RULES | SERVER_RULES)
-    if per_user:
+    no_token = wanted & (USER_RULES | SERVER_RULES)
+    if no_token:
         raise ValueError(
-            f"{', '.join(sorted(per_user))} names no single token; it cannot be revoked"
+            f"{', '.join(sorted(no_token))} names no single token; it cannot be revoked"
         )
     return wanted
 
@@ -1207,7 +1234,8 @@ async def revoke_findings(
 
     A dry run unless ``apply`` is true: each token then gets ``would-revoke``.
     With ``apply`` each gets ``revoked`` or ``failed`` (with the error). Per-user
-    rules (``too-many-tokens``) name no single token and are refused.
+    and server rules (``too-many-tokens``, ``secrets-exposed``) name no single
+    token and are refused.
     """
     wanted = validate_revoke_rules(rules)
     if concurrency < 1:

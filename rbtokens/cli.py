@@ -1053,8 +1053,10 @@ def _print_report(
 
 def _notes(out: Output, report: Report) -> None:
     for failure in report.failures:
-        who = failure.username or "(users list)"
-        out.note(f"rbtokens: could not audit {who}: {failure.error}")
+        if failure.username is None:  # a users page, the list, or a server check
+            out.note(f"rbtokens: incomplete: {failure.error}")
+        else:
+            out.note(f"rbtokens: could not audit {failure.username}: {failure.error}")
     for warning in report.warnings:
         out.note(f"rbtokens: warning: {warning}")
 
@@ -1081,6 +1083,7 @@ def _print_report_table(
             "requests": f"{s.requests} in {s.elapsed_seconds:.2f}s, {s.logins} login(s), "
             f"{s.retries} retries",
             "rate limited": f"{s.rate_limited_seconds:.1f}s waiting (429 Retry-After)",
+            "anonymous check": s.exposure_check,
         },
         title="Audit summary",
     )

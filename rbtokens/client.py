@@ -70,6 +70,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_SERVER_CREDENTIALS = frozenset({"authorization", "cookie"})
 _MAX_REDIRECTS = 5
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _wall_clock = time.time  # the server's login window is aligned to wall-clock minutes
@@ -384,8 +385,10 @@ class RBClient:
         ``cached`` (an item holding an ETag) the request sends
         ``If-None-Match`` and a 304 returns ``cached``. With ``raw`` the
         checked JSON payload is returned as sent, not decoded into Structs.
-        ``anonymous`` sends no credentials and no session cookie: what anyone
-        could ask.
+        ``anonymous`` sends no ``Authorization`` and no cookie (a login's, or
+        one in ``headers=``) and keeps none it gets back. Other identifying
+        headers in ``headers=``, a client certificate in ``verify=`` or a
+        custom transport still go along.
         """
         if self._state is _State.CLOSED:
             raise ClientStateError("this RBClient is closed")
@@ -398,10 +401,12 @@ class RBClient:
         credentials = same_origin and not anonymous
         body = urlencode(encode_form(data)).encode() if data is not None else None
         headers = dict(self._headers)
-        if not credentials:
-            # Nothing that authenticates leaves the server's origin (or goes
-            # with an anonymous request), even when put in ``headers=`` by hand.
+        if not same_origin:
+            # Nothing that authenticates leaves the server's origin, even when
+            # put in ``headers=`` by hand.
             headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+        elif anonymous:  # a proxy's credentials are not the server's: they stay
+            headers = {k: v for k, v in headers.items() if k.lower() not in _SERVER_CREDENTIALS}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         etag = getattr(cached, "etag", None)

@@ -12,7 +12,7 @@ shaped like the real ones in ``tests/fixtures/``:
   ``counts-only`` and ``expand=api_tokens`` (every user's tokens inlined, to
   anyone, as 8.1 does); ``links.next/prev/self`` and ``total_results`` exactly
   as Review Board builds them;
-* ``GET /api/users/{u}/``;
+* ``GET /api/users/{u}/`` (``expand=api_tokens`` too);
 * ``GET|POST /api/users/{u}/api-tokens/`` (paged the same way, with
   ``Item-Content-Type``);
 * ``GET|PUT|DELETE /api/users/{u}/api-tokens/{id}/``.
@@ -539,6 +539,17 @@ def request_view(query: Mapping[str, str]) -> View:
     if "only-fields" not in query and "only-links" not in query:
         return FULL_VIEW
     return (_only(query.get("only-fields")), _only(query.get("only-links")))
+
+
+def _expands_tokens(query: Mapping[str, str], view: View) -> bool:
+    """Whether a users request gets ``expand=api_tokens``: djblets expands a
+    field only when ``only-fields`` keeps it and ``only-links`` keeps its link."""
+    fields, links = view
+    return (
+        "api_tokens" in query.get("expand", "").split(",")
+        and (fields is None or "api_tokens" in fields)
+        and (links is None or "api_tokens" in links)
+    )
 
 
 def _apply_view(obj: dict[str, Any], view: View) -> dict[str, Any]:
@@ -1092,7 +1103,7 @@ class StandIn:
         elif not USERNAME_RE.match(parts[1]):
             resp = _html(404, _RB_404)
         elif n == 2:
-            resp = self._get_only(method) or self._user_item(request, parts[1], payloads)
+            resp = self._get_only(method) or self._user_item(request, ident, parts[1], payloads)
         elif parts[2] != "api-tokens" or n > 4 or (n == 4 and not parts[3].isdigit()):
             resp = _html(404, _RB_404)
         elif n == 3:
@@ -1188,9 +1199,7 @@ class StandIn:
         page = users[start : start + size]
         view = request_view(query)
         links = self._list_links(request, p.origin, start, size, len(page), len(users))
-        if "api_tokens" in query.get("expand", "").split(",") and (
-            view[0] is None or "api_tokens" in view[0]
-        ):
+        if _expands_tokens(query, view):
             items = [self._user_with_tokens(u, ident, view, p) for u in page]
         else:
             items = [p.user(u, view) for u in page]
@@ -1236,11 +1245,17 @@ class StandIn:
         obj["api_tokens"] = [_apply_view(p._token_obj(t), view) for t in tokens]
         return _enc.encode(obj)
 
-    def _user_item(self, request: web.Request, username: str, p: _Payloads) -> web.Response:
+    def _user_item(
+        self, request: web.Request, ident: _Identity, username: str, p: _Payloads
+    ) -> web.Response:
         user = self.dataset.users.get(username)
         if user is None:
             return _error(404, 100, "Object does not exist", "resource-does-not-exist")
-        item = p.user(user, request_view(request.query))
+        view = request_view(request.query)
+        if _expands_tokens(request.query, view):
+            item = self._user_with_tokens(user, ident, view, p)
+        else:
+            item = p.user(user, view)
         return self._ok(request, b'{"stat":"ok","user":' + item + b"}", "user")
 
     def _token_owner(self, ident: _Identity, username: str) -> UserRecord:

@@ -96,12 +96,12 @@ async def test_one_password_check_per_audit(rb_site: Any) -> None:
     assert len(basic) == 1
     assert report.summary.logins == 1
     assert report.summary.requests == len(recorder.requests)
-    # Every other request rode on the session cookie, but for the one sent
+    # Every other request rode on the session cookie, but for the two sent
     # without credentials on purpose (the secrets-exposed check).
     cookie = recorder.with_header("Cookie", "rbsessionid=")
     anonymous = [r for r in recorder.requests if "Authorization" not in r.headers]
     anonymous = [r for r in anonymous if "Cookie" not in r.headers]
-    assert len(cookie) == len(recorder.requests) - 2 and len(anonymous) == 1
+    assert len(cookie) == len(recorder.requests) - 3 and len(anonymous) == 2
     # Users pages: inactive users included, 200 a page; token lists: no secrets asked for.
     users_pages = [r for r in recorder.requests if r.url.path == "/api/users/"]
     assert users_pages and all(r.url.query["include-inactive"] == "1" for r in users_pages)
@@ -178,7 +178,7 @@ async def test_only_named_users_and_remediation(rb_site: Any) -> None:
         assert report.summary.users_audited == 1
         assert {(f.token_id, f.rule) for f in report.findings} == {
             (old.id, "expired"),
-            (None, "secrets-exposed"),  # checked with keep, the usable one
+            (None, "secrets-exposed"),  # checked with alice's tokens
         }
         # keep was created just now: unused, but not for 30 days, so no finding.
         dry = await revoke_findings(client, report.findings, rules=["expired"])
@@ -201,21 +201,40 @@ siteconfig.save()
 async def test_secrets_exposed_is_checked_without_credentials(rb_site: Any) -> None:
     # Review Board 8.1 as installed serves every token to anonymous requests
     # (the seed's server rule); "require login to view anything" refuses them.
-    recorder = RecordingTransport(AiohttpTransport())
-    async with admin(rb_site, transport=recorder) as client:
+    answers: list[tuple[Request, Response]] = []
+
+    class Tap(AiohttpTransport):
+        async def send(self, request: Request) -> Response:
+            response = await super().send(request)
+            answers.append((request, response))
+            return response
+
+    async with admin(rb_site, transport=Tap()) as client:
         report = await audit(client)
     [finding] = [f for f in report.findings if f.rule == "secrets-exposed"]
     assert (finding.username, finding.token_id, finding.severity) == (None, None, "critical")
-    [check] = [r for r in recorder.requests if not ({"Cookie", "Authorization"} & set(r.headers))]
-    assert check.url.query["expand"] == "api_tokens"
+    assert report.summary.exposure_check == "exposed"
+    checks = [(q, r) for q, r in answers if not ({"Cookie", "Authorization"} & set(q.headers))]
+    assert [q.url.path.count("/") for q, _r in checks] == [4, 3]  # /api/users/<u>/, /api/users/
+    # The server listed tokens to nobody in particular, but only their ids.
+    secrets = [t["token"].encode() for t in rb_site.manifest["tokens"]]
+    for _q, response in checks:
+        assert response.status == 200 and b'"api_tokens": [{"id": ' in response.body
+        assert not any(secret in response.body for secret in secrets)
+
     rb_site.manage(SITEWIDE_LOGIN.format(value=True))
+    answers.clear()
     try:
-        async with admin(rb_site) as client:
+        async with admin(rb_site, transport=Tap()) as client:
             report = await audit(client)
     finally:
         rb_site.manage(SITEWIDE_LOGIN.format(value=False))
     assert [f for f in report.findings if f.rule == "secrets-exposed"] == []
-    assert report.complete and report.warnings == []
+    assert report.summary.exposure_check == "anonymous-refused" and report.complete
+    [warning] = report.warnings
+    assert "logged-in users" in warning
+    checks = [(q, r) for q, r in answers if not ({"Cookie", "Authorization"} & set(q.headers))]
+    assert [r.status for _q, r in checks] == [401, 401]
     assert {(f.username, f.rule) for f in report.findings} == {
         pair for pair in expected_findings(rb_site) if pair[0] is not None
     }

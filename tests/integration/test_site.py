@@ -268,18 +268,21 @@ def test_server_side_invalidation_via_manage(rb_site: Any) -> None:
 
 def test_any_logged_in_user_reads_every_token_through_expand(rb_site: Any) -> None:
     # The Review Board 8.1 behaviour behind the secrets-exposed rule, and why
-    # "require login" is not enough: alice (no administrator) lists bob's
-    # tokens. Only ids are asked for, so no secret crosses the wire.
-    bob = manifest_user(rb_site, "audit_expired")
+    # "require login" is not enough: alice (no administrator) lists another
+    # user's tokens through the users list and the user item. Only ids are
+    # asked for (only-fields applies to the inlined tokens), so no secret
+    # crosses the wire.
+    owner = manifest_user(rb_site, "audit_expired")
     as_alice = basic("alice", manifest_user(rb_site, "alice")["password"])
-    path = (
-        "api/users/?q=audit_expired&expand=api_tokens"
-        "&only-fields=id,username,api_tokens&only-links=api_tokens"
-    )
-    rsp = request(rb_site, path, authorization=as_alice)
+    query = "expand=api_tokens&only-fields=id,username,api_tokens&only-links=api_tokens"
+    rsp = request(rb_site, f"api/users/?q=audit_expired&{query}", authorization=as_alice)
     assert rsp.status == 200
     [user] = [u for u in rsp.json()["users"] if u["username"] == "audit_expired"]
-    assert [t["id"] for t in user["api_tokens"]] == bob["token_ids"]
+    rsp = request(rb_site, f"api/users/audit_expired/?{query}", authorization=as_alice)
+    assert rsp.status == 200
+    for listed in (user, rsp.json()["user"]):
+        assert [t["id"] for t in listed["api_tokens"]] == owner["token_ids"]
+        assert all(set(t) == {"id", "links"} for t in listed["api_tokens"])
     # Its own list refuses alice, as it should.
     rsp = request(rb_site, "api/users/audit_expired/api-tokens/", authorization=as_alice)
     assert rsp.status == 403

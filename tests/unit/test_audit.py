@@ -319,9 +319,9 @@ async def test_audits_every_user_inactive_ones_included_with_one_login() -> None
     # One password check in all: the client's count and the wire agree.
     assert s.logins == 1
     assert sum(map(is_basic, fake.requests)) == 1
-    # The root, 3 users pages, 450 token lists and one anonymous secrets-exposed
-    # check; no page was fetched twice.
-    assert s.requests == len(fake.requests) == 455
+    # The root, 3 users pages, 450 token lists and the two anonymous requests of
+    # the secrets-exposed check; no page was fetched twice.
+    assert s.requests == len(fake.requests) == 456
     starts = sorted(r.url.query.get("start", "0") for r in users_requests(fake.requests))
     assert starts == ["0", "200", "400"]
     for r in users_requests(fake.requests):

@@ -1,16 +1,17 @@
 """The secrets-exposed check: a server that hands token secrets to anyone.
 
-Review Board 8.1 checks no permission on ``/api/users/?expand=api_tokens``:
-anonymous requests get every user's tokens, secrets included. The stand-in
-does the same (``fix_expand_leak`` and ``sitewide_login`` turn it off). The
-real server is checked in ``tests/integration/test_audit_live.py``.
+Review Board 8.1 checks no permission when it serializes a user with
+``expand=api_tokens``: anonymous requests get every user's tokens, secrets
+included. The stand-in does the same (``fix_expand_leak`` and
+``sitewide_login`` turn it off). The real server is checked in
+``tests/integration/test_audit_live.py``.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from rbtokens import RBClient, RetryPolicy
 from rbtokens.audit import (
     RULES,
     Finding,
+    Report,
     Rules,
     Severity,
     audit,
@@ -29,10 +31,11 @@ from rbtokens.audit import (
     validate_revoke_rules,
 )
 from rbtokens.cli import main
-from rbtokens.transport import AiohttpTransport, Request
+from rbtokens.transport import AiohttpTransport, MockTransport, Request, Response, json_response
 from tools.standin import Fault, FaultKind, FaultRequest, StandIn, serve, serve_in_thread
 
 FAST = RetryPolicy(attempts=2, backoff=0.0001, max_backoff=0.0005)
+ERROR_MIME = {"content-type": "application/vnd.reviewboard.org.error+json"}
 
 
 @pytest.fixture
@@ -41,23 +44,41 @@ async def standin() -> AsyncIterator[StandIn]:
         yield rb
 
 
-def admin(rb: StandIn, recorder: RecordingTransport) -> RBClient:
-    return RBClient(rb.url, username="admin", password="admin", transport=recorder, retry=FAST)
-
-
 def anonymous(requests: list[Request]) -> list[Request]:
     return [r for r in requests if not ({"Cookie", "Authorization"} & set(r.headers))]
 
 
-async def run_audit(rb: StandIn, **kw: Any) -> tuple[Any, list[Request]]:
-    recorder = RecordingTransport(AiohttpTransport())
-    async with admin(rb, recorder) as client:
+async def run_audit(
+    rb: StandIn,
+    *,
+    username: str = "admin",
+    password: str = "admin",
+    intercept: Callable[[Request], Response | None] | None = None,
+    **kw: Any,
+) -> tuple[Report, list[Request]]:
+    recorder = RecordingTransport(AiohttpTransport(), intercept=intercept)
+    client = RBClient(rb.url, username=username, password=password, transport=recorder, retry=FAST)
+    async with client:
         report = await audit(client, **kw)
     return report, recorder.requests
 
 
-def exposed(report: Any) -> list[Finding]:
+def exposed(report: Report) -> list[Finding]:
     return [f for f in report.findings if f.rule == "secrets-exposed"]
+
+
+def refuse_anonymous(path: str, *, html: bool = False) -> Callable[[Request], Response | None]:
+    """Answer 403 to anonymous requests for ``path`` (a proxy rule, or Review Board)."""
+
+    def intercept(request: Request) -> Response | None:
+        if request.url.path != path or anonymous([request]) == []:
+            return None
+        if html:
+            return Response(403, {"content-type": "text/html"}, b"<h1>Forbidden</h1>")
+        body = b'{"err":{"code":101,"msg":"You don\'t have permission for this"},"stat":"fail"}'
+        return Response(403, ERROR_MIME, body)
+
+    return intercept
 
 
 async def test_a_leaking_server_gets_one_critical_server_finding(standin: StandIn) -> None:
@@ -68,24 +89,28 @@ async def test_a_leaking_server_gets_one_critical_server_finding(standin: StandI
     assert report.findings[0] == finding  # the worst finding comes first
     assert report.summary.findings["secrets-exposed"] == 1
     assert report.summary.severities["critical"] == 1
+    assert report.summary.exposure_check == "exposed"
     assert report.complete and report.warnings == []
-    # One request without credentials, asking for token ids only: no secret.
-    [check] = anonymous(requests)
-    assert check.url.path == "/api/users/"
-    query = check.url.query
-    assert query["expand"] == "api_tokens"
-    assert query["only-fields"] == "id,username,api_tokens"
-    assert query["only-links"] == "api_tokens"
-    # The message names the user and token the server listed.
-    owner, token_id = query["q"], standin.dataset.users[query["q"]].tokens[0].id
-    assert f"{owner}'s token {token_id}" in finding.message
+    # Two requests without credentials (the user, the users list), asking for
+    # token ids only: no secret.
+    item, listing = anonymous(requests)
+    owner = item.url.path.split("/")[3]
+    assert standin.dataset.users[owner].tokens
+    assert (item.url.path, listing.url.path) == (f"/api/users/{owner}/", "/api/users/")
+    assert listing.url.query["q"] == owner
+    for check in (item, listing):
+        assert check.url.query["expand"] == "api_tokens"
+        assert check.url.query["only-fields"] == "id,username,api_tokens"
+        assert check.url.query["only-links"] == "api_tokens"
+    assert f"GET /api/users/{owner}/?expand=api_tokens and GET /api/users/" in finding.message
+    assert f"listed {owner}'s tokens" in finding.message
 
 
 async def test_the_check_never_receives_a_secret(standin: StandIn) -> None:
     bodies: list[bytes] = []
 
     class Tap(AiohttpTransport):
-        async def send(self, request: Request) -> Any:
+        async def send(self, request: Request) -> Response:
             response = await super().send(request)
             bodies.append(response.body)
             return response
@@ -98,13 +123,39 @@ async def test_the_check_never_receives_a_secret(standin: StandIn) -> None:
     assert secrets and not any(s.encode() in body for s in secrets)
 
 
-@pytest.mark.parametrize("setting", ["sitewide_login", "fix_expand_leak"])
-async def test_a_server_that_does_not_leak_gets_no_finding(standin: StandIn, setting: str) -> None:
-    setattr(standin, setting, True)
+async def test_a_fixed_server_is_not_exposed(standin: StandIn) -> None:
+    standin.fix_expand_leak = True
     report, requests = await run_audit(standin)
     assert exposed(report) == []
+    assert report.summary.exposure_check == "not-exposed"
     assert report.warnings == [] and report.complete
-    assert len(anonymous(requests)) == 1  # it was checked
+    assert len(anonymous(requests)) == 2
+
+
+async def test_refused_anonymous_requests_leave_a_warning(standin: StandIn) -> None:
+    standin.sitewide_login = True
+    report, requests = await run_audit(standin)
+    assert exposed(report) == [] and report.complete
+    assert report.summary.exposure_check == "anonymous-refused"
+    [warning] = report.warnings
+    assert "logged-in users" in warning and "expand=api_tokens" in warning
+    assert len(anonymous(requests)) == 2
+
+
+async def test_a_proxys_html_403_counts_as_refused(standin: StandIn) -> None:
+    def both(request: Request) -> Response | None:
+        return refuse_anonymous(request.url.path, html=True)(request)
+
+    report, _ = await run_audit(standin, intercept=both)
+    assert report.summary.exposure_check == "anonymous-refused" and report.complete
+
+
+async def test_one_leaking_path_is_enough(standin: StandIn) -> None:
+    # A proxy that blocks expand on the users list only: the user item still leaks.
+    report, _ = await run_audit(standin, intercept=refuse_anonymous("/api/users/"))
+    [finding] = exposed(report)
+    assert "and GET /api/users/?" not in finding.message
+    assert finding.message.startswith("API tokens are readable without logging in: GET /api/")
 
 
 async def test_the_rule_turned_off_sends_nothing_anonymous(standin: StandIn) -> None:
@@ -112,17 +163,26 @@ async def test_the_rule_turned_off_sends_nothing_anonymous(standin: StandIn) -> 
     report, requests = await run_audit(standin, rules=rules)
     assert anonymous(requests) == []
     assert "secrets-exposed" not in report.summary.findings
+    assert report.summary.exposure_check == "off"
 
 
-async def test_no_usable_token_means_nothing_to_check() -> None:
+async def test_no_token_means_nothing_to_check() -> None:
     async with serve(users=5, seed=1, tokens_per_user=(0, 0)) as rb:
         report, requests = await run_audit(rb)
     assert anonymous(requests) == [] and exposed(report) == []
+    assert report.summary.exposure_check == "no-tokens"
 
 
-async def test_a_failed_check_is_a_warning_not_a_failure(standin: StandIn) -> None:
+async def test_inactive_owners_tokens_are_checked_too() -> None:
+    async with serve(users=4, seed=1, tokens_per_user=(1, 1), inactive_fraction=1.0) as rb:
+        assert not any(u.is_active for u in rb.dataset.users.values() if u.username != "admin")
+        report, _ = await run_audit(rb)
+    assert report.summary.exposure_check == "exposed"
+
+
+async def test_a_failed_check_makes_the_report_incomplete(standin: StandIn) -> None:
     def fail_anonymous(request: FaultRequest) -> Fault | None:
-        if request.path == "/api/users/" and "expand=" in request.query_string:
+        if "expand=" in request.query_string:
             return Fault(FaultKind.UNAVAILABLE)
         return None
 
@@ -130,10 +190,29 @@ async def test_a_failed_check_is_a_warning_not_a_failure(standin: StandIn) -> No
     report, requests = await run_audit(standin)
     assert exposed(report) == []
     assert len(anonymous(requests)) == FAST.attempts  # retried like any GET
-    [warning] = report.warnings
-    assert warning.startswith("could not check whether token secrets are exposed:")
-    # Every user was still audited: the report is complete.
-    assert report.complete and report.failures == []
+    [failure] = report.failures
+    assert failure.username is None and failure.error.startswith("secrets-exposed check: ")
+    assert not report.complete and report.summary.exposure_check == "failed"
+    assert report.summary.users_failed == 0  # every user was audited
+
+
+async def test_a_non_administrator_checks_the_server_too(standin: StandIn) -> None:
+    me = next(u for u in standin.dataset.users.values() if u.username != "admin" and u.tokens)
+    report, _ = await run_audit(
+        standin, username=me.username, password="password", users=[me.username]
+    )
+    assert report.summary.exposure_check == "exposed" and report.complete
+
+
+async def test_the_probe_survives_the_walk_stopping(standin: StandIn) -> None:
+    # With one worker, users are read in list order: admin (403), the login
+    # itself (read: the check is queued), then 403s until the walk stops.
+    users = list(standin.dataset.users.values())
+    me = users[1]
+    assert me.tokens and users[0].username == "admin"
+    report, _ = await run_audit(standin, username=me.username, password="password", concurrency=1)
+    assert report.summary.tokens_seen == len(me.tokens)
+    assert report.summary.exposure_check == "exposed"
 
 
 async def test_the_stream_yields_the_server_finding(standin: StandIn) -> None:
@@ -143,14 +222,21 @@ async def test_the_stream_yields_the_server_finding(standin: StandIn) -> None:
     assert rules.count("secrets-exposed") == 1
 
 
-async def test_server_findings_cannot_be_revoked(standin: StandIn) -> None:
+def test_server_findings_cannot_be_revoked() -> None:
     with pytest.raises(ValueError, match="secrets-exposed names no single token"):
         validate_revoke_rules({"secrets-exposed"})
-    report, _ = await run_audit(standin)
-    async with RBClient(standin.url, username="admin", password="admin") as client:
-        # A server finding among the findings is skipped, not sent as a DELETE.
-        results = await revoke_findings(client, report.findings, rules={"no-expiry"})
-    assert results and all(r.username is not None for r in results)
+
+
+async def test_revoking_skips_server_findings() -> None:
+    server = Finding(
+        username=None, token_id=None, rule="secrets-exposed", severity=Severity.CRITICAL, message=""
+    )
+    token = Finding(
+        username="u", token_id=7, rule="no-expiry", severity=Severity.MEDIUM, message=""
+    )
+    async with RBClient("https://rb.test/", transport=MockTransport(lambda r: None)) as client:
+        results = await revoke_findings(client, [server, token], rules={"no-expiry"})
+    assert [(r.username, r.token_id) for r in results] == [("u", 7)]
 
 
 def test_the_command_reports_it_and_exits_1() -> None:
@@ -163,22 +249,85 @@ def test_the_command_reports_it_and_exits_1() -> None:
         [finding] = [f for f in doc["findings"] if f["rule"] == "secrets-exposed"]
         assert finding["username"] is None and finding["token_id"] is None
         assert finding["severity"] == "critical"
+        assert doc["summary"]["exposure_check"] == "exposed"
         out = io.StringIO()
         code = main([*args, "-o", "table", "--fail-on", "critical"], stdout=out, stderr=err)
         assert code == 1
         assert "(server)" in out.getvalue() and "secrets-exposed" in out.getvalue()
 
 
+# -- RBClient.request(anonymous=True) ---------------------------------------------
+
+
+async def test_an_anonymous_request_carries_no_credentials_and_keeps_no_cookie() -> None:
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        cookie = "from-login" if "Authorization" in request.headers else "from-anonymous"
+        response = json_response(200, b"{}")
+        response.cookies["rbsessionid"] = cookie
+        return response
+
+    headers = {
+        "Authorization": "Bearer hand-made",
+        "cookie": "rbsessionid=hand-made",
+        "Proxy-Authorization": "Basic cHJveHk6cHc=",
+        "X-Trace": "1",
+    }
+    transport = MockTransport(handler)
+    async with RBClient(
+        "https://rb.test/", username="u", password="pw", headers=headers, transport=transport
+    ) as client:
+        await client.request("GET", "https://rb.test/api/", raw=True)  # logs in
+        held = client.has_session_cookie
+        await client.request("GET", "https://rb.test/api/users/", raw=True, anonymous=True)
+        assert client.has_session_cookie is held
+        await client.request("GET", "https://rb.test/api/users/", raw=True)
+    login, anon, after = seen
+    assert "Authorization" in login.headers
+    assert {k.lower() for k in anon.headers} >= {"proxy-authorization", "x-trace"}
+    assert not {"authorization", "cookie"} & {k.lower() for k in anon.headers}
+    # The cookie the anonymous answer set was not kept: the next request still
+    # authenticates as the login did.
+    assert after.headers["Cookie"] == "rbsessionid=from-login"
+
+
+async def test_an_anonymous_request_in_header_auth_mode_sends_no_header() -> None:
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:  # no session cookie: header auth
+        seen.append(request)
+        return json_response(200, b"{}")
+
+    transport = MockTransport(handler)
+    async with RBClient("https://rb.test/", api_token="rbp_x", transport=transport) as client:
+        await client.request("GET", "https://rb.test/api/", raw=True)
+        await client.request("GET", "https://rb.test/api/", raw=True)
+        await client.request("GET", "https://rb.test/api/users/", raw=True, anonymous=True)
+    assert "Authorization" in seen[1].headers  # header auth on every request
+    assert "Authorization" not in seen[2].headers
+
+
 async def test_the_standin_expands_tokens_like_review_board(standin: StandIn) -> None:
-    url = standin.url + "api/users/?max-results=5&expand=api_tokens"
-    async with aiohttp.ClientSession() as session, session.get(url) as rsp:
-        doc = await rsp.json(content_type=None)
+    async def get(path: str) -> Any:
+        async with aiohttp.ClientSession() as session, session.get(standin.url + path) as rsp:
+            return await rsp.json(content_type=None)
+
+    doc = await get("api/users/?max-results=5&expand=api_tokens")
     user = next(u for u in doc["users"] if u["api_tokens"])
     assert "api_tokens" not in user["links"]  # the expanded link gives way
     assert user["_expanded"]["api_tokens"]["item_mimetype"].endswith(".api-token+json")
     assert user["api_tokens"][0]["token"].startswith("rbp_")  # to anyone, as 8.1 does
-    # only-fields applies to the inlined tokens; without api_tokens, no expansion.
-    trimmed = url + "&only-fields=id,username&only-links="
-    async with aiohttp.ClientSession() as session, session.get(trimmed) as rsp:
-        doc = await rsp.json(content_type=None)
-    assert all(set(u) == {"id", "username"} for u in doc["users"])
+    # The user item expands too; only-fields and only-links apply to the tokens.
+    item = await get(
+        f"api/users/{user['username']}/?expand=api_tokens"
+        "&only-fields=id,username,api_tokens&only-links=api_tokens"
+    )
+    assert [set(t) for t in item["user"]["api_tokens"]] == [{"id", "links"}] * len(
+        user["api_tokens"]
+    )
+    # Without the field in only-fields, or its link in only-links, nothing expands.
+    for trim in ("&only-fields=id,username", "&only-fields=id,username,api_tokens&only-links="):
+        doc = await get("api/users/?max-results=5&expand=api_tokens" + trim)
+        assert all("api_tokens" not in u for u in doc["users"])
