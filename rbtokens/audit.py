@@ -86,7 +86,7 @@ from .errors import (
     UnexpectedContentType,
     first_error,
 )
-from .models import APIToken, User
+from .models import APIToken
 from .policy import is_unrestricted
 from .resources import ListResource
 
@@ -94,7 +94,7 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from .client import RBClient
-    from .models import Root
+    from .models import Root, User
 
 __all__ = [
     "RULES",
@@ -194,6 +194,22 @@ _EXPOSURE_QUERY = {
     "only_fields": "id,username,api_tokens",
     "only_links": "api_tokens",
 }
+
+
+class _SeenUser(msgspec.Struct):
+    """A user as an anonymous request sees it: whatever tokens are inlined."""
+
+    username: str = ""
+    api_tokens: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+class _SeenList(msgspec.Struct):
+    users: list[_SeenUser] = msgspec.field(default_factory=list)
+
+
+class _SeenItem(msgspec.Struct):
+    user: _SeenUser = msgspec.field(default_factory=_SeenUser)
+
 
 ExposureCheck = Literal["exposed", "not-exposed", "anonymous-refused", "no-tokens", "failed", "off"]
 """What the secrets-exposed check found (see the module docstring)."""
@@ -900,34 +916,37 @@ class _Walk:
         root = self._root
         leaked: list[str] = []
         refused = answered = 0
-        for template, query in (
-            ("user", {}),
-            ("users", {"q": username, "include_inactive": True}),
-        ):
+        # The raw payload, not resources: any tokens inlined count, with or
+        # without Review Board's ``_expanded`` mark.
+        probes: tuple[tuple[str, dict[str, Any], type[_SeenItem | _SeenList]], ...] = (
+            ("user", {}, _SeenItem),
+            ("users", {"q": username, "include_inactive": True}, _SeenList),
+        )
+        for template, query, shape in probes:
             try:
                 url = root.template_url(template, username=username)[0]
                 path = URL(url).path
-                res = await self.client.request(
-                    "GET", url, query=encode_query({**_EXPOSURE_QUERY, **query}), anonymous=True
+                payload = await self.client.request(
+                    "GET",
+                    url,
+                    query=encode_query({**_EXPOSURE_QUERY, **query}),
+                    raw=True,
+                    anonymous=True,
                 )
+                seen: _SeenItem | _SeenList = msgspec.convert(payload, shape)
             except (AuthenticationError, PermissionDeniedError):
                 refused += 1
                 continue
-            except RBTokensError as exc:
+            except (RBTokensError, msgspec.ValidationError) as exc:
                 if getattr(exc, "http_status", None) in (401, 403):  # a proxy's page
                     refused += 1
                     continue
                 self.failures.append(_failure(None, exc, prefix="secrets-exposed check: "))
                 return
             answered += 1
-            items = res.items if isinstance(res, ListResource) else [res]
-            for user in items:
-                if (
-                    isinstance(user, User)
-                    and user.username == username
-                    and user.expanded.get("api_tokens")
-                ):
-                    leaked.append(path)
+            users = seen.users if isinstance(seen, _SeenList) else [seen.user]
+            if any(u.username == username and u.api_tokens for u in users):
+                leaked.append(path)
         if leaked:
             self.exposure = "exposed"
             await self._add_exposed(username, leaked)

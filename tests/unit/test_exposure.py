@@ -331,3 +331,33 @@ async def test_the_standin_expands_tokens_like_review_board(standin: StandIn) ->
     for trim in ("&only-fields=id,username", "&only-fields=id,username,api_tokens&only-links="):
         doc = await get("api/users/?max-results=5&expand=api_tokens" + trim)
         assert all("api_tokens" not in u for u in doc["users"])
+
+
+def answer_anonymous(body: bytes) -> Callable[[Request], Response | None]:
+    """Answer every anonymous request with ``body`` (a user item)."""
+
+    def intercept(request: Request) -> Response | None:
+        if anonymous([request]) == []:
+            return None
+        mime = "application/vnd.reviewboard.org.user+json"
+        return Response(200, {"content-type": mime}, body)
+
+    return intercept
+
+
+async def test_tokens_inlined_without_the_mark_still_count(standin: StandIn) -> None:
+    owner = next(u.username for u in standin.dataset.users.values() if u.tokens)
+    body = json.dumps(
+        {"stat": "ok", "user": {"id": 9, "username": owner, "api_tokens": [{"id": 1}]}}
+    )
+    # The users list answer is the same item: it lists no users, the item leaks.
+    report, _ = await run_audit(standin, intercept=answer_anonymous(body.encode()))
+    assert report.summary.exposure_check == "exposed"
+
+
+async def test_a_malformed_anonymous_answer_is_a_failure(standin: StandIn) -> None:
+    body = b'{"stat": "ok", "user": {"id": 9, "username": "x", "api_tokens": "all"}}'
+    report, _ = await run_audit(standin, intercept=answer_anonymous(body))
+    [failure] = report.failures
+    assert failure.error.startswith("secrets-exposed check: ")
+    assert report.summary.exposure_check == "failed" and not report.complete
