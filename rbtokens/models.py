@@ -10,14 +10,23 @@ import importlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 from yarl import URL
 
 from .encoding import encode_query, expand_template
 from .errors import NavigationError, UnexpectedContentType, redact
-from .resources import Count, ItemResource, ListResource, _link_getter, expect_item
+from .resources import (
+    Count,
+    ItemResource,
+    ListResource,
+    _hidden_member_passed,
+    _link_getter,
+    _Mark,
+    expect_item,
+)
 
 __all__ = [
     "APIToken",
@@ -165,14 +174,30 @@ class ServerInfo(_Capabilities, ItemResource, kw_only=True, dict=True):
     site: SiteInfo = msgspec.field(default_factory=SiteInfo)
 
 
+# The session's ``user`` (``expand=user``) arrives with no ``_expanded`` mark:
+# a hidden member by that wire name trips the decoders' hook only when it is
+# there, and ``rbtokens.decoding`` reads the item type from ``extra``.
+_UserInline = Annotated[_Mark, msgspec.Meta(extra={"rbtokens_inline": "user"})]
+
+
 class Session(ItemResource, kw_only=True, dict=True):
     """``/api/session/``."""
 
     authenticated: bool = False
+    _user: _UserInline | UnsetType = msgspec.field(default=UNSET, name="user")
+
+    def __post_init__(self) -> None:
+        if self._expanded is not UNSET or self._user is not UNSET:
+            raise _hidden_member_passed(self, "_expanded" if self._user is UNSET else "_user")
 
     @property
     def user(self) -> User | None:
-        """The logged-in user, inlined by ``get_session(expand="user")``; else None."""
+        """The logged-in user, inlined by ``get_session(expand="user")``; else None.
+
+        None too when the inlined user is not a whole ``User`` (trimmed by
+        ``only_fields``): ``expanded["user"]`` then holds it as a
+        :class:`GenericItem`.
+        """
         child = self.expanded.get("user")
         return child if isinstance(child, User) else None
 
@@ -187,9 +212,10 @@ class Session(ItemResource, kw_only=True, dict=True):
 
     async def get_user(self, **query: Any) -> User:
         """Fetch the logged-in user."""
-        user = self.user
-        if user is not None and "user" not in self.links:  # expanding drops the link
-            return expect_item(await user.follow("self", **query), User)
+        child = self.expanded.get("user")
+        if isinstance(child, ItemResource) and "user" not in self.links:
+            # Expanding drops the link; the inlined user (typed or not) has its own.
+            return expect_item(await child.follow("self", **query), User)
         return expect_item(await self.follow("user", **query), User)
 
 
@@ -248,6 +274,9 @@ class APIToken(ItemResource, kw_only=True, dict=True):
     extra_data: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # ItemResource.__post_init__, inlined: this runs for every decoded token.
+        if self._expanded is not UNSET:
+            raise _hidden_member_passed(self, "_expanded")
         # Review Board sends offsets, but a naive timestamp (a server without
         # USE_TZ, a proxy) would make every comparison with now() a TypeError.
         for name in ("expires", "invalid_date", "last_used", "last_updated", "time_added"):

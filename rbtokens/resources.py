@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, Self, TypeVar, overload
 from urllib.parse import quote
 
 import anyio
@@ -150,9 +150,10 @@ def _links_of(obj: object) -> dict[str, Link]:
 
 
 class _ExpandedMark:
-    """The declared type of the ``_expanded`` member: never instantiated.
+    """The declared type of the hidden members: never instantiated.
 
-    Declaring the member makes msgspec hand an ``_expanded`` object to the
+    Declaring ``_expanded`` (and, on :class:`~rbtokens.models.Session`, the
+    unmarked ``user``) with this type makes msgspec hand such a member to the
     decoders' ``dec_hook``, which switches to the expanding path
     (:mod:`rbtokens.decoding`); a payload without one costs nothing.
     """
@@ -160,34 +161,66 @@ class _ExpandedMark:
     __slots__ = ()
 
 
+# ``extra_json_schema`` lets ``msgspec.json.schema()`` describe the member.
+_MARK_SCHEMA = {"type": "object", "description": "Read by rbtokens.decoding (expand=)."}
+_Mark = Annotated[_ExpandedMark, msgspec.Meta(extra_json_schema=_MARK_SCHEMA)]
+
+
+def _hidden_member_passed(obj: object, name: str) -> TypeError:
+    return TypeError(
+        f"{type(obj).__name__}() takes no {name!r}: expanded children are decoded "
+        "from a payload by rbtokens.decoding"
+    )
+
+
 _I = TypeVar("_I", bound="ItemResource")
 _NO_CHILDREN: Mapping[str, Any] = MappingProxyType({})
 
 
 class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
-    """Base of every item Struct: typed fields plus link navigation."""
+    """Base of every item Struct: typed fields plus link navigation.
+
+    Hidden members (``_expanded``) only steer decoding: they are always
+    UNSET, left out of ``repr()``, and refused by the constructor.
+    """
 
     links: dict[str, Link] = msgspec.field(default_factory=dict)
-    # Always UNSET on a decoded item: the children live in ``expanded``.
-    _expanded: _ExpandedMark | UnsetType = UNSET
+    # Always UNSET: the children live in ``expanded``.
+    _expanded: _Mark | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        # Subclasses with their own __post_init__ repeat this check inline
+        # (APIToken, Session): it runs for every decoded item.
+        if self._expanded is not UNSET:
+            raise _hidden_member_passed(self, "_expanded")
 
     def __repr__(self) -> str:
         fields = ", ".join(
             f"{name}={getattr(self, name)!r}"
             for name in self.__struct_fields__
-            if name != "_expanded"
+            if not name.startswith("_")
         )
         return f"{type(self).__name__}({fields})"
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
-        return [(n, getattr(self, n)) for n in self.__struct_fields__ if n != "_expanded"]
+        return [(n, getattr(self, n)) for n in self.__struct_fields__ if not n.startswith("_")]
 
     @property
     def expanded(self) -> Mapping[str, ItemResource | list[ItemResource]]:
         """Children the server inlined (``expand=``), by field name (read-only).
 
-        Each is an item (or a list of items) of the type its mime type names,
-        bound to this item's client.
+        Each is an item (or a list of items) of the type its mime type names
+        (:class:`~rbtokens.models.GenericItem` when unknown, or when it lacks
+        what its type requires, e.g. trimmed by ``only_fields``), bound to
+        this item's client.
+
+        Children belong to the decoded object, not to its Struct fields:
+        ``==``, ``copy``, ``pickle``, ``msgspec.to_builtins()`` and encoding
+        ignore them. An item's ``self`` link carries no ``expand=`` (the
+        session's does), so :meth:`get_self` returns it without children,
+        and with another ETag, unless asked again:
+        ``get_self(expand="api_tokens")``. A list page's links keep the
+        query, so its ``get_self()`` and ``get_next()`` keep them.
         """
         children: dict[str, ItemResource | list[ItemResource]] | None = self.__dict__.get(
             "_rb_expanded"
@@ -259,9 +292,17 @@ class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
         """The item's own API URL (its ``self`` link)."""
         return self._link("self").href
 
-    async def get_self(self) -> Self:
-        """Fetch the item again, revalidating with ``If-None-Match`` only."""
-        res = await self.client.request("GET", self.href, cached=self)
+    async def get_self(self, **query: Any) -> Self:
+        """Fetch the item again, with ``query`` added (``expand=``, ``only_fields=``).
+
+        Without a query the request revalidates with ``If-None-Match`` and a
+        304 returns this item. A query makes it another URL, so it is never
+        conditional: this item's ETag is not that URL's.
+        """
+        if query:
+            res = await self.client.request("GET", self.href, query=encode_query(query))
+        else:
+            res = await self.client.request("GET", self.href, cached=self)
         return expect_item(res, type(self))
 
     async def update(self, **fields: Any) -> Self:

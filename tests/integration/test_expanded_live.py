@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rbtokens import APIToken, RBClient, User
+from rbtokens import APIToken, GenericItem, RBClient, User
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +81,33 @@ async def test_session_expand_user(admin: RBClient, rb_site: Any) -> None:
     assert session.expanded_item("user", User) is session.user
     me = await session.get_user()
     assert (me.id, me.username) == (session.user.id, rb_site.admin_username)
+
+
+async def test_session_expand_user_trimmed_by_only_fields(admin: RBClient, rb_site: Any) -> None:
+    # Review Board applies only-fields to the inlined user too: it arrives
+    # with nothing but its links, so it cannot be a User.
+    root = await admin.get_root()
+    session = await root.get_session(expand="user", only_fields="authenticated")
+    raw = await admin.get_json(session.href)  # the self link keeps the query
+    assert set(raw["session"]["user"]) == {"links"}
+    assert session.authenticated and session.user is None
+    child = session.expanded_item("user", GenericItem)
+    assert child.fields == {} and child.has_link("self")
+    me = await session.get_user()  # through the inlined user's own link
+    assert me.username == rb_site.admin_username
+
+
+async def test_get_self_of_an_expanded_item(admin: RBClient) -> None:
+    root = await admin.get_root()
+    user = await root.get_user(username="audit_many", expand="api_tokens")
+    assert len(user.expanded_list("api_tokens", APIToken)) == 11
+    assert "expand" not in user.href  # the self link drops the query...
+    again = await user.get_self()
+    assert again.expanded == {} and again.etag != user.etag  # ...and the children
+    expanded = await user.get_self(expand="api_tokens")
+    ids = sorted(t.id for t in expanded.expanded_list("api_tokens", APIToken))
+    assert ids == sorted(t.id for t in user.expanded_list("api_tokens", APIToken))
+    # A page's links keep the query, so its children come back.
+    page = await root.get_users(expand="api_tokens", q="audit_many")
+    refreshed = await page.get_self()
+    assert [len(u.expanded_list("api_tokens", APIToken)) for u in refreshed] == [11]

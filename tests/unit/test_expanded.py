@@ -1,25 +1,30 @@
 """Expanded children (``expand=``) become typed, bound resources.
 
-Payloads are the captured Review Board 8.1 fixtures, arranged the way the
-server arranges them for ``?expand=``: an ``_expanded`` object per item, the
-expanded field inlined, and the expanded list's link dropped.
+The payloads are built here by hand from the user and token items of the
+captured Review Board 8.1 fixtures (``fakerb.user_payload``,
+``token_payload``), arranged the way the server arranges them for
+``?expand=``: an ``_expanded`` object per item, the expanded field inlined,
+and the expanded list's link dropped. ``tests/integration/test_expanded_live.py``
+checks that arrangement against the real server.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import pickle
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import pytest
 from fakerb import BASE, MIME, FakeReviewBoard, _rebase, ok, token_payload, user_payload
-from payloads import body
+from payloads import body, load
 
 import rbtokens
 from rbtokens import APIToken, GenericItem, ItemResource, RBClient, Session, User
-from rbtokens.decoding import ItemSpec, ListSpec, decode_response, registry
+from rbtokens.decoding import ItemSpec, ListSpec, decode_response
 from rbtokens.transport import Request, Response
 
 FAST = rbtokens.RetryPolicy(attempts=1, backoff=0.0)
@@ -56,7 +61,9 @@ def decode(name: str, payload: Any) -> Any:
 
 @pytest.fixture(autouse=True)
 def _fixture_secrets(secrets_registry: Callable[[str | None], None]) -> None:
-    # Expanded tokens are not walked by the scanner's decoding tap.
+    # The scanner's decoding tap registers the tokens it decodes, expanded ones
+    # included; many payloads here fail to decode on purpose, so the fixture's
+    # secrets are registered up front.
     secrets_registry(body("api-token.json")["api_token"]["token"])
     for token in body("api-tokens.json")["api_tokens"]:
         secrets_registry(token["token"])
@@ -76,6 +83,18 @@ def test_a_users_page_with_expanded_tokens() -> None:
     assert tokens[0].expires is None or tokens[0].expires.tzinfo is not None
     assert bob.expanded_list("api_tokens", APIToken) == []
     assert set(alice.expanded) == {"api_tokens"}
+
+
+def test_a_mixed_page_gives_each_user_its_own_children() -> None:
+    plain = user_payload("carol", 16)
+    other = user_payload("erin", 18)
+    page = decode("users", users_page(plain, expanded_user("dave", 17, 1), other))
+    carol, dave, erin = page
+    assert [u.username for u in page] == ["carol", "dave", "erin"]
+    assert carol.expanded == {} and erin.expanded == {}
+    assert [t.username for t in dave.expanded_list("api_tokens", APIToken)] == ["dave"]
+    assert carol.links["api_tokens"].href == f"{BASE}/api/users/carol/api-tokens/"
+    assert dave.links["api_tokens"].href == f"{BASE}/api/users/dave/api-tokens/"
 
 
 def test_the_expanded_lists_link_is_put_back_from_list_url() -> None:
@@ -169,6 +188,21 @@ def test_a_plain_session_has_no_user() -> None:
     assert session.expanded == {}
 
 
+@pytest.mark.parametrize(
+    "fixture", ["root.json", "info.json", "session.json", "user.json", "api-token.json"]
+)
+def test_items_without_expanded_never_take_the_expanding_path(
+    monkeypatch: pytest.MonkeyPatch, fixture: str
+) -> None:
+    def boom(*_args: Any) -> Any:
+        raise AssertionError("the expanding path ran")
+
+    monkeypatch.setattr(ItemSpec, "_decode_expanding", boom)
+    status, ctype, raw = load(fixture)
+    item = decode_response(status, {"content-type": ctype}, raw)
+    assert isinstance(item, ItemResource) and "_rb_expanded" not in item.__dict__
+
+
 def test_payloads_without_expanded_never_take_the_expanding_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -186,13 +220,42 @@ def test_counts_only_still_decodes() -> None:
     assert decode("users", {"stat": "ok", "count": 4}) == rbtokens.Count(count=4)
 
 
-def test_the_hidden_member_stays_out_of_reprs_and_exports() -> None:
+def test_the_hidden_members_stay_out_of_reprs() -> None:
     (alice,) = decode("users", users_page(expanded_user()))
-    token = alice.expanded_list("api_tokens", APIToken)[0]
     assert "_expanded" not in repr(alice) and repr(alice).startswith("User(links=")
-    assert "_expanded" not in msgspec.json.encode(alice).decode()
-    assert "_expanded" not in token.to_dict()
     assert [name for name, _ in alice.__rich_repr__()][:2] == ["links", "id"]
+    session = decode("session", _rebase(body("session.json")))
+    assert repr(session).endswith(", authenticated=True)")
+    assert [name for name, _ in session.__rich_repr__()] == ["links", "authenticated"]
+
+
+@pytest.mark.parametrize("cls", [User, APIToken, Session, GenericItem, rbtokens.Root])
+def test_the_hidden_members_do_not_break_json_schema(cls: type[ItemResource]) -> None:
+    schema = msgspec.json.schema(cls)["$defs"][cls.__name__]
+    assert schema["properties"]["_expanded"]["type"] == "object"
+    assert "_expanded" not in schema.get("required", [])
+
+
+@pytest.mark.parametrize(
+    ("make", "member"),
+    [
+        (lambda: User(id=1, username="x", _expanded=5), "_expanded"),
+        (lambda: User(id=1, username="x", _expanded=None), "_expanded"),
+        (lambda: APIToken(id=1, _expanded={}), "_expanded"),
+        (lambda: GenericItem(_expanded={}), "_expanded"),
+        (lambda: Session(_expanded={}), "_expanded"),
+        (lambda: Session(_user={"id": 1}), "_user"),
+    ],
+)
+def test_the_hidden_members_cannot_be_passed_in(make: Callable[[], Any], member: str) -> None:
+    with pytest.raises(TypeError, match=f"takes no '{member}'"):
+        make()
+
+
+def test_constructors_still_work_and_apitoken_still_fixes_naive_times() -> None:
+    naive = APIToken(id=1, expires=datetime(2030, 1, 1))  # naive on purpose
+    assert naive.expires is not None and naive.expires.tzinfo is not None
+    assert msgspec.json.encode(User(id=1, username="x")).startswith(b'{"links":{},"id":1,')
 
 
 def test_from_dict_accepts_a_server_payload_with_expanded() -> None:
@@ -201,23 +264,28 @@ def test_from_dict_accepts_a_server_payload_with_expanded() -> None:
     assert APIToken.from_dict(payload).id == 9
 
 
-def test_secrets_stay_out_of_reprs() -> None:
+def test_secrets_stay_out_of_the_childrens_reprs() -> None:
+    # A parent's repr never shows its children (they are not fields); the
+    # children's reprs are what could leak.
     secret = token_payload("alice", 1)["token"]
     assert secret.startswith("rbp_")
-    page = decode("users", users_page(expanded_user()))
-    (alice,) = page
+    (alice,) = decode("users", users_page(expanded_user()))
+    unknown = {"item_mimetype": MIME.format("secret-thing"), "list_mimetype": "x"}
     generic = decode(
         "thing",
         {
             "stat": "ok",
             "thing": {
                 "links": {},
-                "_expanded": {"api_tokens": tokens_info("alice")},
+                "_expanded": {"api_tokens": tokens_info("alice"), "things": unknown},
                 "api_tokens": [token_payload("alice", 1)],
+                "things": [token_payload("alice", 2)],  # decoded as a GenericItem
             },
         },
     )
-    texts = [repr(page), repr(alice), str(alice), repr(generic), repr(alice.expanded)]
+    (thing,) = generic.things
+    assert isinstance(thing, GenericItem) and thing["token"] == secret
+    texts = [repr(alice.expanded), repr(generic.expanded), repr(thing), str(thing)]
     texts += [repr(t) for t in alice.expanded_list("api_tokens", APIToken)]
     texts += [repr(generic.api_tokens), repr(generic["api_tokens"])]
     assert not [t for t in texts if secret in t]
@@ -238,13 +306,23 @@ def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 BAD_SHAPES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
-    ("not an object", _set("_expanded", ["api_tokens"]), "`_expanded` must be an object"),
-    ("a string", _set("_expanded", "api_tokens"), "`_expanded` must be an object, not a string"),
-    ("null", _set("_expanded", None), "`_expanded` must be an object, not null"),
+    ("not an object", _set("_expanded", ["api_tokens"]), "bad `_expanded`: Expected `object`"),
+    ("a string", _set("_expanded", "api_tokens"), "Expected `object`, got `str`"),
+    ("null", _set("_expanded", None), "bad `_expanded`: Expected `object`, got `null`"),
     (
         "an entry that is not an object",
         _set("_expanded", {"api_tokens": "yes"}),
-        "`_expanded.api_tokens` must be an object",
+        "bad `_expanded`: Expected `object`, got `str` - at `$._expanded[...]`",
+    ),
+    (
+        "a list_url that is not a string",
+        lambda user: user["_expanded"]["api_tokens"].__setitem__("list_url", 5),
+        "Expected `str | null`, got `int` - at `$._expanded[...].list_url`",
+    ),
+    (
+        "an item_mimetype that is not a string",
+        lambda user: user["_expanded"]["api_tokens"].__setitem__("item_mimetype", ["x"]),
+        "Expected `str | null`, got `array` - at `$._expanded[...].item_mimetype`",
     ),
     (
         "a missing field",
@@ -252,24 +330,29 @@ BAD_SHAPES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "`_expanded` names 'api_tokens', but the item has no such field",
     ),
     (
+        "the links",
+        lambda user: user["_expanded"].__setitem__("links", {}),
+        "`_expanded` names 'links', a field of User itself",
+    ),
+    (
+        "a field of the item's own type",
+        lambda user: user["_expanded"].__setitem__("email", {}),
+        "`_expanded` names 'email', a field of User itself",
+    ),
+    (
         "a non-list where a list is expected",
         lambda user: user.__setitem__("api_tokens", user["api_tokens"][0]),
-        "expanded 'api_tokens' must be an array, not an object",
+        "expanded 'api_tokens' must be an array (its `_expanded` entry names a list)",
     ),
     (
         "a list item that is not an object",
         lambda user: user["api_tokens"].append(7),
-        "expanded api_tokens[2] must be an object, not a number",
+        "expanded api_tokens[2]: expected a JSON object for an item",
     ),
     (
-        "a typed child without its required id",
-        lambda user: user["api_tokens"][1].pop("id"),
-        "expanded api_tokens[1]: Object missing required field `id`",
-    ),
-    (
-        "a child with the wrong field type",
-        lambda user: user["api_tokens"][0].__setitem__("note", 5),
-        "expanded api_tokens[0]: Expected `str`, got `int` - at `$.note`",
+        "a child whose links are not links",
+        lambda user: user["api_tokens"][1].__setitem__("links", 5),
+        "expanded api_tokens[1]: Expected `object`, got `int`",
     ),
 ]
 
@@ -290,7 +373,7 @@ def test_a_scalar_single_child_is_a_decode_error() -> None:
     thing: dict[str, Any] = {"links": {}, "owner": "carol"}
     thing["_expanded"] = {"owner": {"item_mimetype": MIME.format("user")}}
     with pytest.raises(
-        rbtokens.DecodeError, match="expanded owner must be an object, not a string"
+        rbtokens.DecodeError, match="expanded owner: expected a JSON object for an item"
     ):
         decode("thing", {"stat": "ok", "thing": thing})
 
@@ -299,14 +382,76 @@ def test_a_scalar_single_child_is_a_decode_error() -> None:
 def test_bad_shapes_on_single_items_and_generic_items(name: str) -> None:
     user = expanded_user()
     user["_expanded"] = 3
-    with pytest.raises(rbtokens.DecodeError, match="`_expanded` must be an object, not a number"):
+    with pytest.raises(rbtokens.DecodeError, match="bad `_expanded`: Expected `object`, got `int`"):
         decode(name, {"stat": "ok", name: user})
 
 
-def test_a_session_with_an_odd_user_is_a_decode_error() -> None:
+def test_a_generic_item_may_expand_any_field_but_links() -> None:
+    thing = {
+        "links": {},
+        "fields": [{"links": {}}],
+        "_expanded": {"fields": {"item_mimetype": MIME.format("field")}},
+    }
+    item = decode("thing", {"stat": "ok", "thing": thing})
+    assert isinstance(item.expanded_list("fields", GenericItem)[0], GenericItem)
+    thing["_expanded"] = {"links": {}}
+    with pytest.raises(rbtokens.DecodeError, match="names 'links', a field of GenericItem"):
+        decode("thing", {"stat": "ok", "thing": thing})
+
+
+# -- children that do not fit their type ----------------------------------------------
+
+
+def test_a_typed_child_that_does_not_fit_becomes_a_generic_item() -> None:
+    user = expanded_user(tokens=3)
+    user["api_tokens"][0].pop("id")  # trimmed, e.g. by only-fields
+    user["api_tokens"][1]["note"] = 5
+    nested = expanded_user("dave", 17, 1)
+    del nested["id"]
+    outer = {
+        "links": {},
+        "_expanded": {"owner": {"item_mimetype": MIME.format("user")}},
+        "owner": nested,
+    }
+    (alice,) = decode("users", users_page(user))
+    first, second, third = alice.expanded["api_tokens"]
+    assert isinstance(first, GenericItem) and first["note"] == "token 1400 of alice"
+    assert "id" not in first.fields and first.links["self"].href.endswith("/api-tokens/1400/")
+    assert isinstance(second, GenericItem) and second["note"] == 5
+    assert isinstance(third, APIToken) and third.id == 1402
+    with pytest.raises(rbtokens.UnexpectedContentType, match="expected APIToken, got Generic"):
+        alice.expanded_list("api_tokens", APIToken)
+    # A child that falls back keeps its own children.
+    owner = decode("thing", {"stat": "ok", "thing": outer}).expanded["owner"]
+    assert isinstance(owner, GenericItem) and owner["username"] == "dave"
+    assert [t.id for t in owner.expanded_list("api_tokens", APIToken)] == [1700]
+
+
+def test_a_session_with_a_trimmed_user() -> None:
+    # Review Board 8.1 answers ``session?expand=user&only-fields=authenticated``
+    # with a user holding nothing but its links.
     session_body = _rebase(body("session.json"))
-    session_body["session"]["user"] = {"username": "no id"}
-    with pytest.raises(rbtokens.DecodeError, match="expanded user: Object missing required"):
+    del session_body["session"]["links"]["user"]
+    user_links = user_payload("admin", 1)["links"]
+    session_body["session"]["user"] = {"links": user_links}
+    session = decode("session", session_body)
+    assert isinstance(session, Session) and session.authenticated
+    assert session.user is None and session.username is None
+    child = session.expanded_item("user", GenericItem)
+    assert child.fields == {} and child.href == f"{BASE}/api/users/admin/"
+
+
+def test_a_session_with_a_null_user_has_no_user() -> None:
+    session_body = _rebase(body("session.json"))
+    session_body["session"]["user"] = None
+    session = decode("session", session_body)
+    assert session.user is None and session.expanded == {} and session.username == "admin"
+
+
+def test_a_session_whose_user_is_not_an_object_is_a_decode_error() -> None:
+    session_body = _rebase(body("session.json"))
+    session_body["session"]["user"] = 5
+    with pytest.raises(rbtokens.DecodeError, match="expanded user: expected a JSON object"):
         decode("session", session_body)
 
 
@@ -338,6 +483,17 @@ def test_the_expanded_mapping_is_read_only() -> None:
         alice.expanded["x"] = []
 
 
+def test_children_are_not_struct_fields() -> None:
+    # As documented on ItemResource.expanded: equality, copies, pickles and
+    # builtins see the fields only.
+    (alice,) = decode("users", users_page(expanded_user()))
+    plain = decode("user", {"stat": "ok", "user": user_payload("alice", 14)})
+    assert alice == plain and plain.expanded == {}
+    assert copy.copy(alice).expanded == {}
+    assert pickle.loads(pickle.dumps(alice)).expanded == {}
+    assert "api_tokens" not in msgspec.to_builtins(alice)
+
+
 # -- through the client --------------------------------------------------------------
 
 
@@ -355,6 +511,12 @@ class ExpandingRB(FakeReviewBoard):
                 user["_expanded"] = {"api_tokens": tokens_info(user["username"])}
                 user["api_tokens"] = copy.deepcopy(self.tokens[user["username"]])
             return ok("users", {k: v for k, v in data.items() if k != "stat"})
+        if expand == "api_tokens" and path.startswith("/api/users/") and "user" in data:
+            user = data["user"]
+            user["links"].pop("api_tokens", None)
+            user["_expanded"] = {"api_tokens": tokens_info(user["username"])}
+            user["api_tokens"] = copy.deepcopy(self.tokens[user["username"]])
+            return ok("user", {"user": user})
         if expand == "user" and path == "/api/session/":
             session = data["session"]
             session["links"].pop("user")
@@ -399,7 +561,59 @@ async def test_unbound_children_say_so() -> None:
         _ = token.client
 
 
-def test_every_registered_item_type_has_the_hidden_member() -> None:
-    for spec in registry().values():
-        cls = spec.type if isinstance(spec, ItemSpec) else spec.item_type
-        assert "_expanded" in cls.__struct_fields__
+async def test_get_self_drops_the_children_unless_asked_again() -> None:
+    fake = ExpandingRB(users=2, tokens_per_user=2)
+    client = RBClient(
+        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
+    )
+    async with client:
+        root = await client.get_root()
+        user = await root.get_user(username="u001", expand="api_tokens")
+        assert len(user.expanded_list("api_tokens", APIToken)) == 2
+        again = await user.get_self()  # the self link has no ``?expand=``
+        assert again.expanded == {} and again.has_link("api_tokens")
+        assert fake.requests[-1].url.query_string == ""
+        expanded = await user.get_self(expand="api_tokens")
+        assert [t.id for t in expanded.expanded_list("api_tokens", APIToken)] == [1000, 1001]
+        assert fake.requests[-1].url.query == {"expand": "api_tokens"}
+        # A list page's links keep the query: its children come back.
+        page = await root.get_users(expand="api_tokens")
+        assert all(u.expanded for u in await page.get_self())
+
+
+async def test_get_self_with_a_query_is_never_conditional() -> None:
+    fake = ExpandingRB(users=1, tokens_per_user=1)
+    client = RBClient(
+        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
+    )
+    async with client:
+        root = await client.get_root()
+        token = await root.get_api_token(username="u000", api_token_id=0)
+        assert token.etag == "etag-0"
+        await token.get_self()
+        assert fake.requests[-1].headers.get("If-None-Match") == "etag-0"
+        trimmed = await token.get_self(only_fields="id,note")
+        assert "If-None-Match" not in fake.requests[-1].headers
+        assert fake.requests[-1].url.query == {"only-fields": "id,note"}
+        assert trimmed.id == 0
+
+
+async def test_get_user_through_a_trimmed_inlined_user() -> None:
+    fake = ExpandingRB(users=2)
+
+    def trimmed(request: Request) -> Response:
+        session = _rebase(body("session.json"))["session"]
+        del session["links"]["user"]
+        session["user"] = {"links": {"self": {"href": f"{BASE}/api/users/u001/"}}}
+        return ok("session", {"session": session})
+
+    fake.overrides[("GET", "/api/session/")] = trimmed
+    client = RBClient(
+        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
+    )
+    async with client:
+        root = await client.get_root()
+        session = await root.get_session(expand="user", only_fields="authenticated")
+        assert session.user is None
+        me = await session.get_user()
+        assert isinstance(me, User) and me.username == "u001"

@@ -2,7 +2,8 @@
 
 * arbitrary bytes, arbitrary JSON and arbitrary statuses and content types;
 * every field of every captured Review Board payload replaced by a value of
-  the wrong type;
+  the wrong type, and the same for payloads with expanded children
+  (``_expanded``, the session's inlined user);
 * absurdly deep nesting and huge bodies;
 * the same through the whole client (MockTransport), including following the
   links of whatever decoded;
@@ -75,6 +76,7 @@ HOSTILE_URLS = [
 json_values = st.recursive(
     st.none()
     | st.sampled_from(HOSTILE_URLS)
+    | st.sampled_from([MIME.format("api-token"), MIME.format("user"), MIME.format("x")])
     | st.booleans()
     | st.integers(min_value=-(2**80), max_value=2**80)
     | st.floats(allow_nan=False)
@@ -101,6 +103,11 @@ json_values = st.recursive(
                     "expires",
                     "next",
                     "self",
+                    "_expanded",
+                    "item_mimetype",
+                    "list_mimetype",
+                    "list_url",
+                    "user",
                 ]
             )
             | st.text(max_size=8),
@@ -143,6 +150,8 @@ def exercise(result: Any) -> None:
             if isinstance(item, ItemResource):
                 item.etag, item.has_link("self")
                 repr(item), str(item)
+                for child in item.expanded.values():
+                    repr(child), str(child)
             if isinstance(item, APIToken):
                 item.usable, item.username  # noqa: B018
             if isinstance(item, Root):
@@ -239,6 +248,72 @@ def test_wrong_type_in_every_field(name: str) -> None:
             decode_ok(status, ctype, json.dumps(replaced(body, path, value)).encode())
             count += 1
     assert count >= len(WRONG_VALUES)
+
+
+def expanded_payloads() -> dict[str, tuple[str, Any]]:
+    """Captured payloads arranged as ``?expand=`` answers: ``{name: (content type, body)}``."""
+
+    def load(name: str) -> Any:
+        return json.loads((FIXTURES / name).read_text())["body"]
+
+    tokens = load("api-tokens.json")["api_tokens"][:2]
+    page = load("users-page.json")
+    page["users"] = page["users"][:2]
+    first = page["users"][0]
+    first["links"].pop("api_tokens", None)
+    first["api_tokens"] = tokens
+    first["_expanded"] = {
+        "api_tokens": {
+            "item_mimetype": MIME.format("api-token"),
+            "list_mimetype": MIME.format("api-tokens"),
+            "list_url": "http://127.0.0.1:8080/api/users/x/api-tokens/",
+        }
+    }
+    session = load("session.json")
+    session["session"]["links"].pop("user", None)
+    session["session"]["user"] = load("user.json")["user"]
+    thing = {
+        "stat": "ok",
+        "thing": {
+            "links": {},
+            "_expanded": {"owner": {"item_mimetype": MIME.format("user")}},
+            "owner": copy.deepcopy(first),
+        },
+    }
+    return {
+        "users": (MIME.format("users"), page),
+        "user": (MIME.format("user"), {"stat": "ok", "user": first}),
+        "session": (MIME.format("session"), session),
+        "thing": (MIME.format("thing"), thing),
+    }
+
+
+EXPANDED = expanded_payloads()
+
+
+@pytest.mark.parametrize("name", sorted(EXPANDED))
+def test_wrong_type_in_every_field_of_expanded_payloads(name: str) -> None:
+    ctype, body = EXPANDED[name]
+    result = decode_ok(200, ctype, json.dumps(body).encode())
+    items = list(result) if isinstance(result, ListResource) else [result]
+    assert items[0].expanded  # the payload as built does expand
+    for path in paths(body):
+        for value in WRONG_VALUES:
+            decode_ok(200, ctype, json.dumps(replaced(body, path, value)).encode())
+
+
+@FUZZ
+@given(data=st.data())
+def test_random_values_in_expanded_payloads(data: st.DataObject) -> None:
+    ctype, body = EXPANDED[data.draw(st.sampled_from(sorted(EXPANDED)))]
+    all_paths = list(paths(body))
+    for _ in range(data.draw(st.integers(1, 4))):
+        path = data.draw(st.sampled_from(all_paths))
+        try:
+            body = replaced(body, path, data.draw(json_values))
+        except (KeyError, IndexError, TypeError):
+            continue
+    decode_ok(200, ctype, json.dumps(body).encode())
 
 
 @FUZZ
