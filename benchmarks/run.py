@@ -413,6 +413,14 @@ def render(res: dict[str, Any]) -> str:
         f"| RBTools: json + `create_resource` + iterate + read 11 fields | {d['rbtools_us']:.2f} |",
         "",
     ]
+    if "rbtokens_expanded_us" in d:  # results.json files from before it was measured
+        parts += [
+            f"A 100-user page with `expand=api_tokens` (200 tokens inlined, "
+            f"{d['expanded_page_bytes']} bytes) takes {d['rbtokens_expanded_us']:.2f} µs per "
+            f"user: {d['expanded_overhead']:.1f} times the cost of the same objects from "
+            f"plain pages ({d['rbtokens_users_us']:.2f} µs per user without tokens).",
+            "",
+        ]
     m = res["memory"]
     parts += [
         f"## Peak memory, audit of {m['tokens']} tokens ({m['users']} users, 200 each)",
