@@ -1,4 +1,4 @@
-"""A transport wrapper that records (and can fail) requests, for tests."""
+"""A transport wrapper that records (and can fail) requests and their answers, for tests."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ class RecordingTransport:
     ) -> None:
         self.inner = inner
         self.requests: list[Request] = []
+        self.exchanges: list[tuple[Request, Response]] = []
+        """Every request with the response it got (intercepted or not)."""
         self.intercept = intercept
 
     async def send(self, request: Request) -> Response:
         self.requests.append(request)
-        if self.intercept is not None:
-            response = self.intercept(request)
-            if response is not None:
-                return response
-        return await self.inner.send(request)
+        response = self.intercept(request) if self.intercept is not None else None
+        if response is None:
+            response = await self.inner.send(request)
+        self.exchanges.append((request, response))
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -34,3 +36,8 @@ class RecordingTransport:
             for r in self.requests
             if r.headers.get(name, "").startswith(prefix) and name in r.headers
         ]
+
+
+def is_anonymous(request: Request) -> bool:
+    """Whether ``request`` went without credentials (no Authorization, no Cookie)."""
+    return not {"Cookie", "Authorization"} & set(request.headers)

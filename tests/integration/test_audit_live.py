@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from recording import RecordingTransport
+from recording import RecordingTransport, is_anonymous
 
 from rbtokens import RBClient
 from rbtokens.audit import RULES, audit, audit_stream, revoke_findings
@@ -111,18 +111,11 @@ async def test_one_password_check_per_audit(rb_site: Any) -> None:
 
 
 async def test_the_audit_never_receives_a_secret(rb_site: Any) -> None:
-    seen: list[bytes] = []
-
-    class Tap(AiohttpTransport):
-        async def send(self, request: Request) -> Response:
-            response = await super().send(request)
-            seen.append(response.body)
-            return response
-
-    async with admin(rb_site, transport=Tap()) as client:
+    tap = RecordingTransport(AiohttpTransport())
+    async with admin(rb_site, transport=tap) as client:
         await audit(client)
     secrets = [t["token"] for t in rb_site.manifest["tokens"]]
-    body = b"".join(seen)
+    body = b"".join(response.body for _request, response in tap.exchanges)
     assert b"api_tokens" in body
     assert not any(s.encode() in body for s in secrets)
 
@@ -201,20 +194,13 @@ siteconfig.save()
 async def test_secrets_exposed_is_checked_without_credentials(rb_site: Any) -> None:
     # Review Board 8.1 as installed serves every token to anonymous requests
     # (the seed's server rule); "require login to view anything" refuses them.
-    answers: list[tuple[Request, Response]] = []
-
-    class Tap(AiohttpTransport):
-        async def send(self, request: Request) -> Response:
-            response = await super().send(request)
-            answers.append((request, response))
-            return response
-
-    async with admin(rb_site, transport=Tap()) as client:
+    tap = RecordingTransport(AiohttpTransport())
+    async with admin(rb_site, transport=tap) as client:
         report = await audit(client)
     [finding] = [f for f in report.findings if f.rule == "secrets-exposed"]
     assert (finding.username, finding.token_id, finding.severity) == (None, None, "critical")
     assert report.summary.exposure_check == "exposed"
-    checks = [(q, r) for q, r in answers if not ({"Cookie", "Authorization"} & set(q.headers))]
+    checks = [(q, r) for q, r in tap.exchanges if is_anonymous(q)]
     assert [q.url.path.count("/") for q, _r in checks] == [4, 3]  # /api/users/<u>/, /api/users/
     # The server listed tokens to nobody in particular, but only their ids.
     secrets = [t["token"].encode() for t in rb_site.manifest["tokens"]]
@@ -223,9 +209,9 @@ async def test_secrets_exposed_is_checked_without_credentials(rb_site: Any) -> N
         assert not any(secret in response.body for secret in secrets)
 
     rb_site.manage(SITEWIDE_LOGIN.format(value=True))
-    answers.clear()
+    tap = RecordingTransport(AiohttpTransport())
     try:
-        async with admin(rb_site, transport=Tap()) as client:
+        async with admin(rb_site, transport=tap) as client:
             report = await audit(client)
     finally:
         rb_site.manage(SITEWIDE_LOGIN.format(value=False))
@@ -233,7 +219,7 @@ async def test_secrets_exposed_is_checked_without_credentials(rb_site: Any) -> N
     assert report.summary.exposure_check == "anonymous-refused" and report.complete
     [warning] = report.warnings
     assert "logged-in users" in warning
-    checks = [(q, r) for q, r in answers if not ({"Cookie", "Authorization"} & set(q.headers))]
+    checks = [(q, r) for q, r in tap.exchanges if is_anonymous(q)]
     assert [r.status for _q, r in checks] == [401, 401]
     assert {(f.username, f.rule) for f in report.findings} == {
         pair for pair in expected_findings(rb_site) if pair[0] is not None

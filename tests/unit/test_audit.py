@@ -13,6 +13,7 @@ import pytest
 from fakerb import BASE, FakeReviewBoard, error, token_payload, user_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from recording import is_anonymous
 
 from rbtokens import (
     APIToken,
@@ -290,10 +291,6 @@ def client_for(transport: Any, **kw: Any) -> RBClient:
 def users_requests(requests: list[Request]) -> list[Request]:
     """The walk's users pages (not the anonymous secrets-exposed check)."""
     return [r for r in requests if r.url.path == "/api/users/" and not is_anonymous(r)]
-
-
-def is_anonymous(request: Request) -> bool:
-    return not ({"Cookie", "Authorization"} & set(request.headers))
 
 
 def token_requests(requests: list[Request]) -> list[Request]:
