@@ -1083,7 +1083,7 @@ def _print_report_table(
             "requests": f"{s.requests} in {s.elapsed_seconds:.2f}s, {s.logins} login(s), "
             f"{s.retries} retries",
             "rate limited": f"{s.rate_limited_seconds:.1f}s waiting (429 Retry-After)",
-            "anonymous check": s.exposure_check,
+            "secrets-exposed check": s.exposure_check,
         },
         title="Audit summary",
     )
