@@ -99,6 +99,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RULES",
     "AuditStream",
+    "ExposureCheck",
     "Failure",
     "Finding",
     "Report",
@@ -199,16 +200,16 @@ _EXPOSURE_QUERY = {
 class _SeenUser(msgspec.Struct):
     """A user as an anonymous request sees it: whatever tokens are inlined."""
 
-    username: str = ""
+    username: str
     api_tokens: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class _SeenList(msgspec.Struct):
-    users: list[_SeenUser] = msgspec.field(default_factory=list)
+    users: list[_SeenUser]
 
 
 class _SeenItem(msgspec.Struct):
-    user: _SeenUser = msgspec.field(default_factory=_SeenUser)
+    user: _SeenUser
 
 
 ExposureCheck = Literal["exposed", "not-exposed", "anonymous-refused", "no-tokens", "failed", "off"]
@@ -273,7 +274,10 @@ class Finding(msgspec.Struct, kw_only=True, frozen=True, gc=False):
 
 
 class Failure(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """Something the audit could not read. ``username`` is None for a users page."""
+    """Something the audit could not read.
+
+    ``username`` is None for a users page, the users list or the secrets-exposed check.
+    """
 
     username: str | None
     error: str
@@ -915,7 +919,7 @@ class _Walk:
         assert self._root is not None
         root = self._root
         leaked: list[str] = []
-        refused = answered = 0
+        answered = failed = False
         # The raw payload, not resources: any tokens inlined count, with or
         # without Review Board's ``_expanded`` mark.
         probes: tuple[tuple[str, dict[str, Any], type[_SeenItem | _SeenList]], ...] = (
@@ -935,21 +939,24 @@ class _Walk:
                 )
                 seen: _SeenItem | _SeenList = msgspec.convert(payload, shape)
             except (AuthenticationError, PermissionDeniedError):
-                refused += 1
-                continue
+                continue  # refused
             except (RBTokensError, msgspec.ValidationError) as exc:
                 if getattr(exc, "http_status", None) in (401, 403):  # a proxy's page
-                    refused += 1
                     continue
-                self.failures.append(_failure(None, exc, prefix="secrets-exposed check: "))
-                return
-            answered += 1
+                prefix = f"secrets-exposed check (GET {path}): "
+                self.failures.append(_failure(None, exc, prefix=prefix))
+                failed = True
+                continue
+            answered = True
+            # Any user's inlined tokens are a leak (``q`` is a prefix search).
             users = seen.users if isinstance(seen, _SeenList) else [seen.user]
-            if any(u.username == username and u.api_tokens for u in users):
+            if any(u.api_tokens for u in users):
                 leaked.append(path)
-        if leaked:
+        if leaked:  # whatever else failed: the leak is shown
             self.exposure = "exposed"
             await self._add_exposed(username, leaked)
+        elif failed:
+            self.exposure = "failed"
         elif answered:
             self.exposure = "not-exposed"
         else:

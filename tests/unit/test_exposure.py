@@ -182,9 +182,11 @@ async def test_a_failed_check_makes_the_report_incomplete(standin: StandIn) -> N
     standin.faults = fail_anonymous
     report, requests = await run_audit(standin)
     assert exposed(report) == []
-    assert len(anonymous(requests)) == FAST.attempts  # retried like any GET
-    [failure] = report.failures
-    assert failure.username is None and failure.error.startswith("secrets-exposed check: ")
+    assert len(anonymous(requests)) == 2 * FAST.attempts  # each retried like any GET
+    assert [f.username for f in report.failures] == [None, None]
+    where = sorted(f.error.split(":")[0] for f in report.failures)
+    owner = anonymous(requests)[0].url.path
+    assert where == [f"secrets-exposed check (GET {p})" for p in ("/api/users/", owner)]
     assert not report.complete and report.summary.exposure_check == "failed"
     assert report.summary.users_failed == 0  # every user was audited
 
@@ -348,9 +350,28 @@ async def test_tokens_inlined_without_the_mark_still_count(standin: StandIn) -> 
     assert report.summary.exposure_check == "exposed"
 
 
-async def test_a_malformed_anonymous_answer_is_a_failure(standin: StandIn) -> None:
-    body = b'{"stat": "ok", "user": {"id": 9, "username": "x", "api_tokens": "all"}}'
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"stat": "ok", "user": {"id": 9, "username": "x", "api_tokens": "all"}}',
+        b'{"stat": "ok"}',  # no user at all: not a sign of safety
+    ],
+)
+async def test_an_answer_of_another_shape_is_a_failure(standin: StandIn, body: bytes) -> None:
     report, _ = await run_audit(standin, intercept=answer_anonymous(body))
-    [failure] = report.failures
-    assert failure.error.startswith("secrets-exposed check: ")
+    assert len(report.failures) == 2  # the user item and the users list
+    assert all(f.error.startswith("secrets-exposed check (GET ") for f in report.failures)
     assert report.summary.exposure_check == "failed" and not report.complete
+
+
+async def test_a_leak_is_reported_even_when_the_other_request_fails(standin: StandIn) -> None:
+    def fail_the_list(request: FaultRequest) -> Fault | None:
+        if request.path == "/api/users/" and "expand=" in request.query_string:
+            return Fault(FaultKind.BAD_GATEWAY)
+        return None
+
+    standin.faults = fail_the_list
+    report, _ = await run_audit(standin)
+    assert len(exposed(report)) == 1 and report.summary.exposure_check == "exposed"
+    [failure] = report.failures  # and the failed request is not lost
+    assert failure.error.startswith("secrets-exposed check (GET /api/users/): ")
