@@ -20,8 +20,9 @@ malformed ``_expanded`` (not an object of objects, naming a missing field,
 ``links`` or a field of the item's own type, an entry for a list whose field
 is not an array, a child that is not an object) is a
 :class:`~rbtokens.errors.DecodeError`. The session's ``user``
-(``expand=user``) carries no ``_expanded``: ``Session`` declares a second
-hidden member by that wire name, whose ``Meta(extra=...)`` names its type.
+(``expand=user``) carries no ``_expanded``: the session's spec lists it as
+an inline field, so a session always takes the expanding path (it is fetched
+once per client).
 
 Raw payloads (``msgspec.json.decode(body, type=User)``, ``msgspec.convert``)
 go through this module: without its ``dec_hook`` an expanded payload is a
@@ -140,32 +141,13 @@ def _mime(name: str) -> str:
     return f"{MIME_PREFIX}{name}+json"
 
 
-def _is_hidden(field: msgspec.structs.FieldInfo) -> bool:
-    """Whether ``field`` is a hidden member (typed with the mark, maybe ``Annotated``)."""
-    args = getattr(field.type, "__args__", ())
-    return any(getattr(arg, "__origin__", arg) is _ExpandedMark for arg in args)
-
-
-def _inline_fields(cls: type[ItemResource]) -> tuple[tuple[str, str], ...]:
-    """``(wire name, mime name)`` of ``cls``'s hidden members for unmarked inlines."""
-    found = []
-    for field in msgspec.structs.fields(cls):
-        if field.encode_name != "_expanded" and _is_hidden(field):
-            for arg in field.type.__args__:
-                for meta in getattr(arg, "__metadata__", ()):
-                    name = (getattr(meta, "extra", None) or {}).get("rbtokens_inline")
-                    if isinstance(name, str):
-                        found.append((field.encode_name, name))
-    return tuple(found)
-
-
 @dataclass(frozen=True, slots=True)
 class ItemSpec:
     """How to decode one item mime type; ``key`` is None for an unwrapped body.
 
     ``inline`` lists ``(field, mime name)`` pairs the server inlines without
-    an ``_expanded`` mark (the session's ``user``), read from the Struct's
-    hidden members.
+    an ``_expanded`` mark (the session's ``user``): a spec with any always
+    decodes through the expanding path.
     """
 
     name: str
@@ -175,6 +157,8 @@ class ItemSpec:
     inline: tuple[tuple[str, str], ...] = ()
 
     def decode(self, body: bytes) -> ItemResource:
+        if self.inline:
+            return self._decode_expanding(body)
         try:
             env = self.decoder.decode(body)
         except _HasExpanded:
@@ -188,19 +172,15 @@ class ItemSpec:
     def _decode_expanding(self, body: bytes) -> ItemResource:
         data = _json_object(body)
         raw = data if self.key is None else data.get(self.key)
-        children = None
-        if isinstance(raw, dict):
-            for field, name in self.inline:
-                if field in raw and raw[field] is None:
-                    del raw[field]  # ``null``: nothing inlined
-                info = raw.get("_expanded", {})
-                if field in raw and isinstance(info, dict) and field not in info:
-                    raw["_expanded"] = {**info, field: {"item_mimetype": _mime(name)}}
-            children = _take_expanded(raw, self.type)
-        item = self._item(msgspec.convert(data, self.decoder.type))
-        if children:
-            item.__dict__["_rb_expanded"] = children
-        return item
+        if not isinstance(raw, dict):  # msgspec words the error
+            return self._item(msgspec.convert(data, self.decoder.type))
+        for field, name in self.inline:
+            if field in raw and raw[field] is None:
+                del raw[field]  # ``null``: nothing inlined
+            info = raw.get("_expanded", {})
+            if field in raw and isinstance(info, dict) and field not in info:
+                raw["_expanded"] = {**info, field: {"item_mimetype": _mime(name)}}
+        return _item_from(raw, self.type, at="" if self.key is None else f".{self.key}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,24 +218,31 @@ class ListSpec:
     def _decode_expanding(self, body: bytes) -> ListResource[Any]:
         data = _json_object(body)
         raw = data.get(self.key)
-        found: list[_Children | None] = []
-        if isinstance(raw, list):
-            found = [
-                _take_expanded(obj, self.item_type) if isinstance(obj, dict) else None
-                for obj in raw
-            ]
-        env = msgspec.convert(data, self.decoder.type)
-        for item, children in zip(env.items, found, strict=True):
-            if children:
-                item.__dict__["_rb_expanded"] = children
+        if not isinstance(raw, list):  # msgspec words the error
+            return self._list(msgspec.convert(data, self.decoder.type))
+        items = [
+            _item_from(obj, self.item_type, at=f".{self.key}[{i}]") for i, obj in enumerate(raw)
+        ]
+        env = msgspec.convert({**data, self.key: []}, self.decoder.type)
+        env.items = items
         return self._list(env)
 
 
 _REGISTRY: dict[str, ItemSpec | ListSpec] = {}
 
 
-def register_item(name: str, key: str | None, cls: type[ItemResource]) -> ItemSpec:
-    """Register an item Struct for ``application/vnd.reviewboard.org.<name>+json``."""
+def register_item(
+    name: str,
+    key: str | None,
+    cls: type[ItemResource],
+    *,
+    inline: Mapping[str, str] | None = None,
+) -> ItemSpec:
+    """Register an item Struct for ``application/vnd.reviewboard.org.<name>+json``.
+
+    ``inline`` maps fields the server inlines unmarked to their item mime
+    names (``{"user": "user"}`` for the session).
+    """
     if key is None:
         decoder = _decoder(cls)
     else:
@@ -265,7 +252,8 @@ def register_item(name: str, key: str | None, cls: type[ItemResource]) -> ItemSp
             kw_only=True,
         )
         decoder = _decoder(env)
-    spec = ItemSpec(name=name, key=key, type=cls, decoder=decoder, inline=_inline_fields(cls))
+    pairs = tuple((inline or {}).items())
+    spec = ItemSpec(name=name, key=key, type=cls, decoder=decoder, inline=pairs)
     _REGISTRY[name] = spec
     return spec
 
@@ -293,7 +281,7 @@ def registry() -> Mapping[str, ItemSpec | ListSpec]:
 
 register_item("root", None, Root)
 register_item("server-info", "info", ServerInfo)
-register_item("session", "session", Session)
+register_item("session", "session", Session, inline={"user": "user"})
 register_item("user", "user", User)
 register_list("users", "users", User)
 register_item("api-token", "api_token", APIToken)
@@ -536,24 +524,38 @@ def _decode_generic(body: bytes, *, item_mime: str | None) -> Any:
     return _item_from(data, GenericItem)
 
 
-def _item_from(obj: Any, cls: type[ItemResource], *, fallback: bool = False) -> ItemResource:
-    """``obj`` as a ``cls``; with ``fallback``, as a GenericItem if it does not fit."""
+def _item_from(
+    obj: Any, cls: type[ItemResource], *, fallback: bool = False, at: str = ""
+) -> ItemResource:
+    """``obj`` as a ``cls``, holding its expanded children.
+
+    With ``fallback``, a GenericItem if it does not fit. ``at`` is ``obj``'s
+    path in the body (``.users[3]``), for msgspec's messages.
+    """
     if not isinstance(obj, dict):
-        raise msgspec.ValidationError("expected a JSON object for an item")
+        raise _located(msgspec.ValidationError("expected a JSON object for an item"), at)
     children = _take_expanded(obj, cls)
     item: ItemResource | None = None
     if cls is not GenericItem:
         try:
             item = msgspec.convert(obj, cls)
-        except msgspec.ValidationError:
+        except msgspec.ValidationError as exc:
             if not fallback:
-                raise
+                raise _located(exc, at) from None
     if item is None:
         fields = {k: v for k, v in obj.items() if k not in ("links", "stat")}
         item = GenericItem(links=msgspec.convert(obj.get("links", {}), _links_type), fields=fields)
     if children:
         item.__dict__["_rb_expanded"] = children
     return item
+
+
+def _located(exc: msgspec.ValidationError, at: str) -> msgspec.ValidationError:
+    """``exc`` as msgspec words it for the whole body, ``at`` being the item's path."""
+    if not at:
+        return exc
+    text, sep, path = str(exc).partition(" - at `$")
+    return msgspec.ValidationError(f"{text} - at `${at}{path}" if sep else f"{text} - at `${at}`")
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -574,7 +576,7 @@ def _own_names(cls: type[ItemResource]) -> frozenset[str]:
             names = frozenset({"links"})
         else:
             fields = msgspec.structs.fields(cls)
-            names = frozenset(f.encode_name for f in fields if not _is_hidden(f))
+            names = frozenset(f.encode_name for f in fields if f.name != "_expanded")
         _OWN_NAMES[cls] = names
     return names
 

@@ -10,23 +10,14 @@ import importlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from msgspec import UNSET, UnsetType
 from yarl import URL
 
 from .encoding import encode_query, expand_template
 from .errors import NavigationError, UnexpectedContentType, redact
-from .resources import (
-    Count,
-    ItemResource,
-    ListResource,
-    _hidden_member_passed,
-    _link_getter,
-    _Mark,
-    expect_item,
-)
+from .resources import Count, ItemResource, ListResource, _link_getter, expect_item
 
 __all__ = [
     "APIToken",
@@ -174,21 +165,10 @@ class ServerInfo(_Capabilities, ItemResource, kw_only=True, dict=True):
     site: SiteInfo = msgspec.field(default_factory=SiteInfo)
 
 
-# The session's ``user`` (``expand=user``) arrives with no ``_expanded`` mark:
-# a hidden member by that wire name trips the decoders' hook only when it is
-# there, and ``rbtokens.decoding`` reads the item type from ``extra``.
-_UserInline = Annotated[_Mark, msgspec.Meta(extra={"rbtokens_inline": "user"})]
-
-
 class Session(ItemResource, kw_only=True, dict=True):
     """``/api/session/``."""
 
     authenticated: bool = False
-    _user: _UserInline | UnsetType = msgspec.field(default=UNSET, name="user")
-
-    def __post_init__(self) -> None:
-        if self._expanded is not UNSET or self._user is not UNSET:
-            raise _hidden_member_passed(self, "_expanded" if self._user is UNSET else "_user")
 
     @property
     def user(self) -> User | None:
@@ -274,9 +254,6 @@ class APIToken(ItemResource, kw_only=True, dict=True):
     extra_data: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # ItemResource.__post_init__, inlined: this runs for every decoded token.
-        if self._expanded is not UNSET:
-            raise _hidden_member_passed(self, "_expanded")
         # Review Board sends offsets, but a naive timestamp (a server without
         # USE_TZ, a proxy) would make every comparison with now() a TypeError.
         for name in ("expires", "invalid_date", "last_used", "last_updated", "time_added"):
@@ -402,10 +379,7 @@ class GenericItem(ItemResource, kw_only=True, dict=True):
         fields = object.__getattribute__(self, "fields")
         if name in fields:
             return fields[name]
-        children = self.__dict__.get("_rb_expanded")
-        if children is not None and name in children:
-            return self.expanded[name]
-        return _link_getter(self, name)
+        return self._run_time_attr(name)  # ItemResource's: expanded children, links
 
     def __getitem__(self, name: str) -> Any:
         if name not in self.fields and name in self.expanded:
@@ -418,3 +392,32 @@ class GenericItem(ItemResource, kw_only=True, dict=True):
         return redact(super().__repr__())
 
     __str__ = __repr__
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # rich prints the values itself, not repr(): mask them the same way.
+        return [(name, _masked(value)) for name, value in super().__rich_repr__()]
+
+
+class _MaskedRepr:
+    """Shows rich an object's redacted ``repr()``."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _masked(value: Any) -> Any:
+    """``value`` for rich: every string in it (keys too) passed through :func:`redact`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_masked(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _MaskedRepr(redact(repr(value)))  # a Link, a tuple, anything else

@@ -150,10 +150,9 @@ def _links_of(obj: object) -> dict[str, Link]:
 
 
 class _ExpandedMark:
-    """The declared type of the hidden members: never instantiated.
+    """The declared type of the hidden ``_expanded`` member: never instantiated.
 
-    Declaring ``_expanded`` (and, on :class:`~rbtokens.models.Session`, the
-    unmarked ``user``) with this type makes msgspec hand such a member to the
+    Declaring ``_expanded`` with this type makes msgspec hand it to the
     decoders' ``dec_hook``, which switches to the expanding path
     (:mod:`rbtokens.decoding`); a payload without one costs nothing.
     """
@@ -166,13 +165,6 @@ _MARK_SCHEMA = {"type": "object", "description": "Read by rbtokens.decoding (exp
 _Mark = Annotated[_ExpandedMark, msgspec.Meta(extra_json_schema=_MARK_SCHEMA)]
 
 
-def _hidden_member_passed(obj: object, name: str) -> TypeError:
-    return TypeError(
-        f"{type(obj).__name__}() takes no {name!r}: expanded children are decoded "
-        "from a payload by rbtokens.decoding"
-    )
-
-
 _I = TypeVar("_I", bound="ItemResource")
 _NO_CHILDREN: Mapping[str, Any] = MappingProxyType({})
 
@@ -180,19 +172,13 @@ _NO_CHILDREN: Mapping[str, Any] = MappingProxyType({})
 class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
     """Base of every item Struct: typed fields plus link navigation.
 
-    Hidden members (``_expanded``) only steer decoding: they are always
-    UNSET, left out of ``repr()``, and refused by the constructor.
+    The private ``_expanded`` member only steers decoding: it is UNSET on a
+    decoded item and left out of ``repr()``.
     """
 
     links: dict[str, Link] = msgspec.field(default_factory=dict)
-    # Always UNSET: the children live in ``expanded``.
+    # Always UNSET on a decoded item: the children live in ``expanded``.
     _expanded: _Mark | UnsetType = UNSET
-
-    def __post_init__(self) -> None:
-        # Subclasses with their own __post_init__ repeat this check inline
-        # (APIToken, Session): it runs for every decoded item.
-        if self._expanded is not UNSET:
-            raise _hidden_member_passed(self, "_expanded")
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -273,14 +259,17 @@ class ItemResource(_Navigable, msgspec.Struct, kw_only=True, dict=True):
                 f"fetch it with expand={name!r})"
             ) from None
 
+    def _run_time_attr(self, name: str) -> Any:
+        """``item.<name>`` when no field has that name: an expanded child or a link getter."""
+        children = self.__dict__.get("_rb_expanded")
+        if children is not None and name in children:
+            return self.expanded[name]
+        return _link_getter(self, name)
+
     if not TYPE_CHECKING:
         # RBTools' spelling: ``user.api_tokens`` for an expanded child. Run
         # time only, like the link getters; typed code uses expanded_*().
-        def __getattr__(self, name: str) -> Any:
-            children = self.__dict__.get("_rb_expanded")
-            if children is not None and name in children:
-                return self.expanded[name]
-            return _link_getter(self, name)
+        __getattr__ = _run_time_attr
 
     @property
     def etag(self) -> str | None:

@@ -26,10 +26,12 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.pretty import pretty_repr
 from yarl import URL
 
 from rbtokens import (
     APIToken,
+    GenericItem,
     ItemResource,
     ListResource,
     RBClient,
@@ -152,6 +154,8 @@ def exercise(result: Any) -> None:
                 repr(item), str(item)
                 for child in item.expanded.values():
                     repr(child), str(child)
+            if isinstance(item, GenericItem):
+                pretty_repr(item)  # its masked __rich_repr__
             if isinstance(item, APIToken):
                 item.usable, item.username  # noqa: B018
             if isinstance(item, Root):
