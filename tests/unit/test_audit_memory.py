@@ -54,6 +54,11 @@ def tokens_page(user):
 
 def handler(req):
     path = req.url.path
+    if "Cookie" not in req.headers and "Authorization" not in req.headers:
+        # The secrets-exposed check's anonymous requests: refused, as with
+        # "require login to view anything".
+        body = b'{"stat":"fail","err":{"code":103,"msg":"You are not logged in"}}'
+        return Response(401, {"content-type": MIME.format("error")}, body)
     if path == "/api/":
         return Response(200, {"content-type": MIME.format("root")}, ROOT, {"rbsessionid": "s"})
     if path == "/api/users/":
