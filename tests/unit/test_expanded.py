@@ -507,6 +507,12 @@ def test_children_are_not_struct_fields() -> None:
 # -- through the client --------------------------------------------------------------
 
 
+def admin_client(fake: FakeReviewBoard) -> RBClient:
+    return RBClient(
+        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
+    )
+
+
 class ExpandingRB(FakeReviewBoard):
     """The fake, answering ``expand=api_tokens`` and ``expand=user`` like Review Board."""
 
@@ -537,10 +543,7 @@ class ExpandingRB(FakeReviewBoard):
 
 async def test_expanded_children_are_bound_to_the_client() -> None:
     fake = ExpandingRB(users=3, tokens_per_user=2)
-    client = RBClient(
-        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
-    )
-    async with client:
+    async with admin_client(fake) as client:
         root = await client.get_root()
         users = await root.get_users(expand="api_tokens")
         first = users[0]
@@ -573,10 +576,7 @@ async def test_unbound_children_say_so() -> None:
 
 async def test_get_self_drops_the_children_unless_asked_again() -> None:
     fake = ExpandingRB(users=2, tokens_per_user=2)
-    client = RBClient(
-        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
-    )
-    async with client:
+    async with admin_client(fake) as client:
         root = await client.get_root()
         user = await root.get_user(username="u001", expand="api_tokens")
         assert len(user.expanded_list("api_tokens", APIToken)) == 2
@@ -593,10 +593,7 @@ async def test_get_self_drops_the_children_unless_asked_again() -> None:
 
 async def test_get_self_with_a_query_is_never_conditional() -> None:
     fake = ExpandingRB(users=1, tokens_per_user=1)
-    client = RBClient(
-        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
-    )
-    async with client:
+    async with admin_client(fake) as client:
         root = await client.get_root()
         token = await root.get_api_token(username="u000", api_token_id=0)
         assert token.etag == "etag-0"
@@ -618,10 +615,7 @@ async def test_get_user_through_a_trimmed_inlined_user() -> None:
         return ok("session", {"session": session})
 
     fake.overrides[("GET", "/api/session/")] = trimmed
-    client = RBClient(
-        BASE, username="admin", password=fake.password, transport=fake.transport, retry=FAST
-    )
-    async with client:
+    async with admin_client(fake) as client:
         root = await client.get_root()
         session = await root.get_session(expand="user", only_fields="authenticated")
         assert session.user is None
