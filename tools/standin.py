@@ -566,6 +566,20 @@ def _apply_view(obj: dict[str, Any], view: View) -> dict[str, Any]:
     return out
 
 
+def _encoded(
+    caches: dict[View, dict[Any, bytes]],
+    view: View,
+    key: Any,
+    build: Callable[[], dict[str, Any]],
+) -> bytes:
+    """The JSON of ``build()`` in ``view``, encoded once per (view, key)."""
+    cache = caches.setdefault(view, {})
+    cached = cache.get(key)
+    if cached is None:
+        cached = cache[key] = _enc.encode(_apply_view(build(), view))
+    return cached
+
+
 class _Payloads:
     """Pre-encoded JSON for one origin (hrefs are absolute, built from ``Host``)."""
 
@@ -594,13 +608,7 @@ class _Payloads:
             cache.pop(token_id, None)
 
     def user(self, user: UserRecord, view: View = FULL_VIEW) -> bytes:
-        cache = self._users.get(view)
-        if cache is None:
-            cache = self._users[view] = {}
-        cached = cache.get(user.username)
-        if cached is None:
-            cached = cache[user.username] = _enc.encode(_apply_view(self._user_obj(user), view))
-        return cached
+        return _encoded(self._users, view, user.username, lambda: self._user_obj(user))
 
     def _user_obj(self, user: UserRecord) -> dict[str, Any]:
         base = f"{self.api}users/{user.username}/"
@@ -634,13 +642,7 @@ class _Payloads:
         }
 
     def token(self, token: TokenRecord, view: View = FULL_VIEW) -> bytes:
-        cache = self._tokens.get(view)
-        if cache is None:
-            cache = self._tokens[view] = {}
-        cached = cache.get(token.id)
-        if cached is None:
-            cached = cache[token.id] = _enc.encode(_apply_view(self._token_obj(token), view))
-        return cached
+        return _encoded(self._tokens, view, token.id, lambda: self._token_obj(token))
 
     def _token_obj(self, t: TokenRecord) -> dict[str, Any]:
         href = f"{self.api}users/{t.owner}/api-tokens/{t.id}/"
