@@ -42,8 +42,8 @@ from rbtools.api.decode import decode_response as rbtools_decode  # type: ignore
 from rbtools.api.factory import create_resource  # type: ignore[import-untyped]  # noqa: E402
 from rbtools.api.transport import Transport  # type: ignore[import-untyped]  # noqa: E402
 
-from rbtokens.audit import TOKEN_FIELDS  # noqa: E402
-from rbtokens.decoding import decode_response  # noqa: E402
+from rbtokens.auditing import TOKEN_FIELDS  # noqa: E402
+from rbtokens.wire import decode_response  # noqa: E402
 from tools.standin import Dataset, TokenKind, serve_in_thread  # noqa: E402
 
 TOKENS = 200

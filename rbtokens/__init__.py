@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .audit import (
+from .auditing import (
     AuditStream,
     Failure,
     Finding,
@@ -49,7 +49,6 @@ from .errors import (
     TransportError,
     UnexpectedContentType,
 )
-from .models import APIToken, GenericItem, Product, Root, ServerInfo, Session, SiteInfo, User
 from .policy import (
     FULL_ACCESS,
     POLICY_IDS,
@@ -60,7 +59,20 @@ from .policy import (
     policy_warnings,
     validate_policy,
 )
-from .resources import Count, ItemResource, Link, ListResource
+from .resources import (
+    APIToken,
+    Count,
+    GenericItem,
+    ItemResource,
+    Link,
+    ListResource,
+    Product,
+    Root,
+    ServerInfo,
+    Session,
+    SiteInfo,
+    User,
+)
 from .tokens import UNSET, Pager, Rotation, Tokens
 from .transport import AiohttpTransport, MockTransport, Request, Response, Timeouts, Transport
 

@@ -34,17 +34,17 @@
         └── RotationError
 
 Messages never include credentials or token secrets: response excerpts pass
-through :func:`redact` first.
+through :func:`rbtokens._redact.redact` first. This module imports nothing of
+rbtokens but that helper: every layer may raise these.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-if TYPE_CHECKING:
-    from .models import APIToken
+from ._redact import redact
 
 __all__ = [
     "APIError",
@@ -77,40 +77,9 @@ __all__ = [
     "TokensError",
     "TransportError",
     "UnexpectedContentType",
+    "api_error_class",
     "first_error",
-    "redact",
 ]
-
-# rbp_ tokens (255 chars), legacy 40-hex tokens, and Basic credentials.
-_SECRET_RE = re.compile(r"rbp_[A-Za-z0-9]{8,}|\b[0-9a-f]{40}\b|(?i:(?<=basic )[A-Za-z0-9+/=]{8,})")
-EXCERPT_CHARS = 200
-
-
-def redact(text: str) -> str:
-    """Mask anything in ``text`` that looks like a token or a credential."""
-    return _SECRET_RE.sub("***", text)
-
-
-# What may be left of a secret where the body was cut: a run of token
-# characters after ``rbp_`` (or a prefix of ``rbp_``), or of hex digits.
-_PARTIAL_TAIL_RE = re.compile(r"(?:rbp_[A-Za-z0-9]*|\brbp?_?|\b[0-9a-f]+)$")
-
-
-def excerpt(body: bytes, limit: int = EXCERPT_CHARS) -> str:
-    """A short, redacted, single-line preview of a response body.
-
-    The slice is redacted *before* it is shortened, so a secret that straddles
-    the cut is masked whole; a run of token characters left at a cut is masked
-    too.
-    """
-    raw = body[: limit * 4]
-    text = raw.decode("utf-8", "replace")
-    if len(raw) < len(body):
-        text = _PARTIAL_TAIL_RE.sub("***", text)
-    text = redact(" ".join(text.split()))
-    if len(text) > limit:
-        text = _PARTIAL_TAIL_RE.sub("***", text[:limit]) + "…"
-    return text
 
 
 class RBTokensError(Exception):
@@ -289,9 +258,14 @@ class DoesNotExistError(APIError):
 
 
 class RateLimitedError(APIError):
-    """Code 114 (HTTP 429); ``retry_after`` is in seconds, when given."""
+    """Code 114 (HTTP 429).
+
+    ``retry_after`` is the wait in seconds the server asked for, when given;
+    ``retry_at`` the absolute time (UTC) at which to try again.
+    """
 
     retry_after: float | None = None
+    retry_at: datetime | None = None
 
 
 class TokenGenerationError(APIError):
@@ -342,20 +316,23 @@ class RotationError(TokensError):
     False only when no replacement exists for certain.
     """
 
+    # The tokens are :class:`~rbtokens.APIToken` objects. They are typed
+    # ``Any`` here because this module sits below the resources layer and
+    # imports no model.
     def __init__(
         self,
         message: str,
         *,
-        new_token: APIToken | None = None,
-        old_token: APIToken | None = None,
-        candidates: Sequence[APIToken] = (),
+        new_token: Any = None,
+        old_token: Any = None,
+        candidates: Sequence[Any] = (),
         possibly_created: bool = False,
         cause: BaseException | None = None,
     ) -> None:
         super().__init__(message, cause=cause)
-        self.new_token = new_token
-        self.old_token = old_token
-        self.candidates: list[APIToken] = list(candidates)
+        self.new_token: Any = new_token
+        self.old_token: Any = old_token
+        self.candidates: list[Any] = list(candidates)
         self.possibly_created = possibly_created or new_token is not None or bool(candidates)
 
 

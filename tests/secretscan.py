@@ -9,7 +9,7 @@ test asked for. At the end of the session it searches all of it for:
   used the ``rb_site`` fixture;
 * every secret registered with :func:`register_secret` (or the
   ``secrets_registry`` fixture);
-* every ``rbp_`` token value that went through ``rbtokens.decoding`` during
+* every ``rbp_`` token value that went through ``rbtokens.wire`` during
   the run (a test that shows a token on purpose reads it with ``capsys``, which
   consumes it, or is marked ``shows_secrets``).
 
@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-import rbtokens.client
-import rbtokens.decoding
+import rbtokens.http.channel
+import rbtokens.wire.decoding
 
 __all__ = ["register_secret", "registered_secrets"]
 
@@ -89,7 +89,7 @@ def _walk_tokens(value: Any) -> None:
 
 
 def _install_decoding_tap() -> None:
-    original = rbtokens.decoding.decode_response
+    original = rbtokens.wire.decoding.decode_response
     if getattr(original, "_secretscan", False):
         return
 
@@ -99,8 +99,8 @@ def _install_decoding_tap() -> None:
         return result
 
     tapped._secretscan = True  # type: ignore[attr-defined]
-    rbtokens.decoding.decode_response = tapped  # type: ignore[assignment]
-    rbtokens.client.decode_response = tapped  # type: ignore[attr-defined]
+    rbtokens.wire.decoding.decode_response = tapped  # type: ignore[assignment]
+    rbtokens.http.channel.decode_response = tapped  # type: ignore[attr-defined]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,7 +21,7 @@ import pytest
 from secretscan import register_secret
 
 from rbtokens import RBClient, RetryPolicy, Timeouts
-from rbtokens.audit import Report
+from rbtokens.auditing import Report
 
 ADMIN = ("admin", "admin")  # the stand-in's admin account
 

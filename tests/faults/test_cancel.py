@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from faultkit import LeakCheck, admin_client, register_tokens, settle
 
-from rbtokens.audit import audit, audit_stream
+from rbtokens.auditing import audit, audit_stream
 from tools.standin import Fault, FaultKind, FaultRequest, StandIn, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[2]

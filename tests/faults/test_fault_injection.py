@@ -18,7 +18,7 @@ import pytest
 from faultkit import LeakCheck, admin_client, comparable, register_tokens
 
 from rbtokens import RBTokensError, RetryPolicy
-from rbtokens.audit import Report, audit
+from rbtokens.auditing import Report, audit
 from tools.standin import Fault, FaultKind, FaultPlan, FaultRequest, StandIn, start_standin
 
 USERS = 300

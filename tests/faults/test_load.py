@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from faultkit import LeakCheck, admin_client, register_tokens
 
-from rbtokens.audit import audit
+from rbtokens.auditing import audit
 from tools.standin import FaultPlan, StandIn, start_standin
 
 USERS = 5000

@@ -15,7 +15,7 @@ import pytest
 from recording import RecordingTransport, is_anonymous
 
 from rbtokens import RBClient
-from rbtokens.audit import RULES, audit, audit_stream, revoke_findings
+from rbtokens.auditing import RULES, audit, audit_stream, revoke_findings
 from rbtokens.transport import AiohttpTransport, Request, Response
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from rbtokens import (
     RBClient,
     RetryPolicy,
 )
-from rbtokens.audit import (
+from rbtokens.auditing import (
     DEFAULT_SEVERITIES,
     RULES,
     TOKEN_FIELDS,

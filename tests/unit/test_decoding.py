@@ -9,15 +9,15 @@ import pytest
 from payloads import load
 
 import rbtokens
-from rbtokens.decoding import (
+from rbtokens.models import APIToken, GenericItem, Root, ServerInfo, Session, User
+from rbtokens.resources import Count, ListResource
+from rbtokens.wire import (
     decode_json,
     decode_response,
     mime_name,
     parse_retry_after,
     registry,
 )
-from rbtokens.models import APIToken, GenericItem, Root, ServerInfo, Session, User
-from rbtokens.resources import Count, ListResource
 
 
 def decode(name: str) -> object:

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from yarl import URL
 
-from rbtokens.encoding import encode_form, encode_query, expand_template, merge_query
+from rbtokens.wire import encode_form, encode_query, expand_template, merge_query
 
 
 def test_query_names_and_values() -> None:

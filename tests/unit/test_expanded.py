@@ -25,8 +25,8 @@ from rich.pretty import pretty_repr
 
 import rbtokens
 from rbtokens import APIToken, GenericItem, ItemResource, RBClient, Session, User
-from rbtokens.decoding import ItemSpec, ListSpec, decode_response, registry
 from rbtokens.transport import Request, Response
+from rbtokens.wire import ItemSpec, ListSpec, decode_response, registry
 
 FAST = rbtokens.RetryPolicy(attempts=1, backoff=0.0)
 TOKEN_MIME = MIME.format("api-token")

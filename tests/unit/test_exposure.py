@@ -19,7 +19,7 @@ import pytest
 from recording import RecordingTransport, is_anonymous
 
 from rbtokens import RBClient, RetryPolicy
-from rbtokens.audit import (
+from rbtokens.auditing import (
     RULES,
     Finding,
     Report,
@@ -274,11 +274,11 @@ async def test_an_anonymous_request_carries_no_credentials_and_keeps_no_cookie()
     async with RBClient(
         "https://rb.test/", username="u", password="pw", headers=headers, transport=transport
     ) as client:
-        await client.request("GET", "https://rb.test/api/", raw=True)  # logs in
+        await client.request_json("GET", "https://rb.test/api/")  # logs in
         held = client.has_session_cookie
-        await client.request("GET", "https://rb.test/api/users/", raw=True, anonymous=True)
+        await client.request_json("GET", "https://rb.test/api/users/", anonymous=True)
         assert client.has_session_cookie is held
-        await client.request("GET", "https://rb.test/api/users/", raw=True)
+        await client.request_json("GET", "https://rb.test/api/users/")
     login, anon, after = seen
     assert "Authorization" in login.headers
     assert {k.lower() for k in anon.headers} >= {"proxy-authorization", "x-trace"}
@@ -297,9 +297,9 @@ async def test_an_anonymous_request_in_header_auth_mode_sends_no_header() -> Non
 
     transport = MockTransport(handler)
     async with RBClient("https://rb.test/", api_token="rbp_x", transport=transport) as client:
-        await client.request("GET", "https://rb.test/api/", raw=True)
-        await client.request("GET", "https://rb.test/api/", raw=True)
-        await client.request("GET", "https://rb.test/api/users/", raw=True, anonymous=True)
+        await client.request_json("GET", "https://rb.test/api/")
+        await client.request_json("GET", "https://rb.test/api/")
+        await client.request_json("GET", "https://rb.test/api/users/", anonymous=True)
     assert "Authorization" in seen[1].headers  # header auth on every request
     assert "Authorization" not in seen[2].headers
 

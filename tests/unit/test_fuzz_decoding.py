@@ -40,8 +40,8 @@ from rbtokens import (
     RetryPolicy,
     Root,
 )
-from rbtokens.decoding import decode_response, error_from_response, registry
 from rbtokens.transport import DEFAULT_MAX_BODY, MockTransport, Request, Response
+from rbtokens.wire import decode_response, error_from_response, registry
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MIME = "application/vnd.reviewboard.org.{}+json"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from yarl import URL
 
-from rbtokens.encoding import encode_form, encode_query, expand_template, merge_query
+from rbtokens.wire import encode_form, encode_query, expand_template, merge_query
 
 rbtools_request = pytest.importorskip("rbtools.api.request")
 rbtools_base = pytest.importorskip("rbtools.api.resource.base")

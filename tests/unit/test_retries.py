@@ -331,7 +331,7 @@ async def test_backoff_is_exponential_and_capped(
     sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Take the top of each jitter range to see the ceilings.
-    monkeypatch.setattr("rbtokens.client.random.uniform", lambda lo, hi: hi)
+    monkeypatch.setattr("rbtokens.http.retry.random.uniform", lambda lo, hi: hi)
     policy = RetryPolicy(attempts=6, backoff=1.0, max_backoff=5.0)
     script = Script(then=html(503))
     with pytest.raises(HTTPStatusError):

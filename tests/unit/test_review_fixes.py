@@ -20,10 +20,9 @@ from mypy import api as mypy_api
 from yarl import URL
 
 import rbtokens
-import rbtokens.client as client_module
+import rbtokens.http.auth as auth_module
 from rbtokens import RBClient
-from rbtokens.decoding import error_from_response
-from rbtokens.encoding import encode_form, encode_query
+from rbtokens._redact import excerpt
 from rbtokens.errors import (
     APIError,
     AuthenticationError,
@@ -33,9 +32,9 @@ from rbtokens.errors import (
     LoginFailedError,
     LoginLockedOutError,
     UnexpectedContentType,
-    excerpt,
 )
 from rbtokens.transport import AiohttpTransport, MockTransport, Request, Response
+from rbtokens.wire import encode_form, encode_query, error_from_response
 
 FAST = rbtokens.RetryPolicy(attempts=3, backoff=0.0)
 MIME = "application/vnd.reviewboard.org.{}+json"
@@ -225,7 +224,7 @@ async def test_an_html_404_does_not_switch_to_header_auth() -> None:
             await c.get_path("nope/")
         await c.get_root()
         assert c.has_session_cookie
-        assert not c._header_auth
+        assert not c._channel.auth.header_mode
         state["revoked"] = True
         state["auth_attempts"] = 0
         results = await asyncio.gather(
@@ -250,7 +249,7 @@ async def test_a_401_in_header_mode_goes_through_the_failed_login_guard() -> Non
         "https://rb.test/", api_token="rbp_x", transport=MockTransport(handler)
     ) as c:
         await c.get_root()
-        assert c._header_auth
+        assert c._channel.auth.header_mode
         state["revoked"] = True
         with pytest.raises(LoginFailedError):
             await c.get_root(refresh=True)
@@ -356,7 +355,7 @@ async def test_foreign_redirect_strips_lowercase_credentials_and_plants_no_cooki
     ) as c:
         await c.get_root()
         await c.get_url("https://rb.test/api/x/")
-        assert c._cookie == "real"
+        assert c._channel.auth.cookie == "real"
     credentials = {"authorization", "cookie", "proxy-authorization"}
     assert {k.lower() for k in received} & credentials == set()
 
@@ -442,7 +441,7 @@ async def test_get_path_keeps_the_query_out_of_the_path() -> None:
 async def test_a_lockout_is_not_cached_past_its_minute(monkeypatch: pytest.MonkeyPatch) -> None:
     state = {"locked": True, "sent": 0}
     now = [1_000_000.0 * 60 + 10]  # 10 s into a minute
-    monkeypatch.setattr(client_module, "_wall_clock", lambda: now[0])
+    monkeypatch.setattr(auth_module, "_wall_clock", lambda: now[0])
 
     def handler(req: Request) -> Response:
         state["sent"] += 1
@@ -569,6 +568,7 @@ def test_excerpt_redacts_a_hex_token_cut_at_the_boundary() -> None:
 
 TYPO_SAMPLE = """
 from rbtokens import RBClient
+from rbtokens._redact import excerpt
 
 async def main(client: RBClient) -> None:
     root = await client.get_root()
@@ -588,7 +588,8 @@ def test_a_getter_typo_is_a_type_error(tmp_path: Path) -> None:
     )
     errors = [line for line in stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and '"get_sesion"' in errors[0], stdout
-    assert "rbtokens.models.Session" in stdout and "rbtokens.models.ServerInfo" in stdout
+    assert "rbtokens.resources.site.Session" in stdout
+    assert "rbtokens.resources.site.ServerInfo" in stdout
 
 
 async def test_dynamic_getters_still_work_at_run_time() -> None:

@@ -20,7 +20,7 @@ import types
 import pytest
 from secretscan import register_secret
 
-import rbtokens.decoding
+import rbtokens.wire.decoding
 
 register_secret("hunter2-registered")
 TOKEN_BODY = (
@@ -53,7 +53,7 @@ def test_fails_with_manifest_token(rb_site):
 
 
 def test_prints_decoded_token():
-    tok = rbtokens.decoding.decode_response(
+    tok = rbtokens.wire.decoding.decode_response(
         200, {"content-type": "application/vnd.reviewboard.org.api-token+json"}, TOKEN_BODY
     )
     print(tok.token)

@@ -35,8 +35,8 @@ from rbtokens import (
     Session,
     User,
 )
-from rbtokens.decoding import decode_response
 from rbtokens.errors import HTTPStatusError
+from rbtokens.wire import decode_response
 from tools.standin import (
     Dataset,
     Fault,

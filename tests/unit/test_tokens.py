@@ -1036,7 +1036,7 @@ async def test_guard_reraises_a_tokens_error_from_a_task_group_as_is(
     cause = ConnectError("reset", method="GET", url=BASE)
     err = TokensError("cannot do it", cause=cause)
     async with client_for(fake) as client:
-        with pytest.raises(TokensError) as info, client.tokens._guard("do it"):
+        with pytest.raises(TokensError) as info, client.tokens._ops.guard("do it"):
             raise ExceptionGroup("workers", [err])
     assert info.value is err
     assert err.__cause__ is cause

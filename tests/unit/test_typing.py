@@ -38,32 +38,32 @@ def test_no_type_errors_in_the_samples() -> None:
 
 def test_iteration_is_typed_by_the_item_struct() -> None:
     assert revealed("reveal_list.py") == [
-        "rbtokens.resources.ListResource[rbtokens.models.APIToken]",
-        "rbtokens.models.APIToken",
-        "rbtokens.models.APIToken",
-        "rbtokens.models.APIToken",
-        "rbtokens.resources.ListResource[rbtokens.models.APIToken] | None",
-        "rbtokens.models.APIToken",
-        "rbtokens.resources.ListResource[rbtokens.models.APIToken]",
-        "list[rbtokens.models.APIToken]",
+        "rbtokens.resources.lists.ListResource[rbtokens.resources.token.APIToken]",
+        "rbtokens.resources.token.APIToken",
+        "rbtokens.resources.token.APIToken",
+        "rbtokens.resources.token.APIToken",
+        "rbtokens.resources.lists.ListResource[rbtokens.resources.token.APIToken] | None",
+        "rbtokens.resources.token.APIToken",
+        "rbtokens.resources.lists.ListResource[rbtokens.resources.token.APIToken]",
+        "list[rbtokens.resources.token.APIToken]",
     ], mypy_output()
 
 
 def test_token_verbs_are_typed() -> None:
     assert revealed("reveal_tokens.py") == [
-        "list[rbtokens.models.APIToken]",
-        "rbtokens.models.APIToken",
-        "rbtokens.models.APIToken",
-        "list[rbtokens.models.APIToken]",
-        "rbtokens.models.APIToken | None",
-        "rbtokens.models.APIToken",
-        "rbtokens.models.APIToken | None",
+        "list[rbtokens.resources.token.APIToken]",
+        "rbtokens.resources.token.APIToken",
+        "rbtokens.resources.token.APIToken",
+        "list[rbtokens.resources.token.APIToken]",
+        "rbtokens.resources.token.APIToken | None",
+        "rbtokens.resources.token.APIToken",
+        "rbtokens.resources.token.APIToken | None",
     ], mypy_output()
 
 
 def test_expanded_children_are_typed_on_request() -> None:
     assert revealed("reveal_expanded.py") == [
-        "list[rbtokens.models.APIToken]",
-        "rbtokens.models.User | None",
-        "rbtokens.models.User",
+        "list[rbtokens.resources.token.APIToken]",
+        "rbtokens.resources.site.User | None",
+        "rbtokens.resources.site.User",
     ], mypy_output()

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from .errors import NavigationError
+from ..errors import NavigationError
 
 __all__ = ["MAX_RESULTS", "encode_form", "encode_query", "expand_template", "merge_query"]
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
 
-from . import __version__
-from .audit import (
+from .. import __version__
+from .._redact import mask_payload, redact
+from ..auditing import (
     RULES,
     Report,
     RevokeResult,
@@ -35,22 +36,16 @@ from .audit import (
     revoke_findings,
     validate_revoke_rules,
 )
-from .client import RBClient
-from .config import ConfigError, Settings, resolve
-from .errors import (
-    PasswordLoginRequiredError,
-    RBTokensError,
-    RotationError,
-    TokensError,
-    redact,
-)
-from .models import APIToken, mask_secret
-from .policy import FULL_ACCESS, READ_ONLY
-from .tokens import UNSET
-from .transport import Timeouts
+from ..client import RBClient
+from ..config import ConfigError, Settings, resolve
+from ..errors import PasswordLoginRequiredError, RBTokensError, RotationError, TokensError
+from ..policy import FULL_ACCESS, READ_ONLY
+from ..resources import APIToken
+from ..tokens import UNSET
+from ..transport import Timeouts
 
 if TYPE_CHECKING:
-    from .transport import Transport
+    from ..transport import Transport
 
 __all__ = ["EXIT_FINDINGS", "EXIT_INCOMPLETE", "EXIT_OK", "build_parser", "main"]
 
@@ -703,20 +698,6 @@ def token_row(token: APIToken) -> dict[str, Any]:
     }
 
 
-def _mask_secrets(value: Any) -> Any:
-    """Mask every ``token`` field in a generic payload (``api-get``)."""
-    if isinstance(value, dict):
-        return {
-            k: mask_secret(v) if k == "token" and isinstance(v, str) else _mask_secrets(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask_secrets(v) for v in value]
-    if isinstance(value, str):
-        return redact(value) if "rbp_" in value else value
-    return value
-
-
 # -- running -----------------------------------------------------------------------
 
 
@@ -1284,7 +1265,7 @@ async def _cmd_api_get(client: RBClient, args: argparse.Namespace, out: Output) 
     # The payload exactly as the server sent it (secrets masked): no Struct
     # fills in defaults for fields it left out.
     payload = await client.get_json(path, **args.query)
-    doc: Any = _mask_secrets(payload) if payload is not None else {"stat": "ok"}
+    doc: Any = mask_payload(payload) if payload is not None else {"stat": "ok"}
     lists = [k for k, v in doc.items() if isinstance(v, list) and k != "links"]
     if out.fmt in ("table", "csv", "ndjson") and len(lists) == 1:
         key = lists[0]

@@ -1,121 +1,24 @@
-"""The transport seam: one ``send`` method plus ``aclose``.
-
-This is the only module that imports aiohttp. :class:`AiohttpTransport` is
-the real one; :class:`MockTransport` ships in the library so that users can
-test their own code without a network, as httpx does.
-"""
+"""The aiohttp transport: the only module of rbtokens that imports aiohttp."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
-from typing import Protocol
 
 import aiohttp
-from yarl import URL
 
-from .errors import (
+from ..errors import (
     ClientStateError,
     ConnectError,
     RequestTimeout,
     ResponseTooLarge,
     TransportError,
 )
+from .base import DEFAULT_MAX_BODY, Request, Response, Timeouts, parse_set_cookies
 
-__all__ = [
-    "AiohttpTransport",
-    "MockTransport",
-    "Request",
-    "Response",
-    "Timeouts",
-    "Transport",
-]
+__all__ = ["AiohttpTransport"]
 
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
 log = logging.getLogger("rbtokens.transport")
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Per-request timeouts in seconds (``None`` disables one)."""
-
-    total: float | None = 60.0
-    connect: float | None = 10.0
-    read: float | None = 30.0
-
-
-@dataclass(slots=True)
-class Request:
-    """One HTTP request, fully built by the client."""
-
-    method: str
-    url: URL
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | None = None
-
-    def __repr__(self) -> str:
-        size = "None" if self.body is None else f"<{len(self.body)} bytes>"
-        return (
-            f"Request(method={self.method!r}, url={str(self.url)!r}, "
-            f"headers={_masked_headers(self.headers)!r}, body={size})"
-        )
-
-
-@dataclass(slots=True)
-class Response:
-    """One HTTP response; ``headers`` keys are lowercase."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes = b""
-    cookies: dict[str, str] = field(default_factory=dict)
-    url: URL | None = None
-
-    def __repr__(self) -> str:
-        # Bodies may hold token secrets and cookies are sessions: never shown.
-        cookies = dict.fromkeys(self.cookies, "***")
-        return (
-            f"Response(status={self.status}, headers={_masked_headers(self.headers)!r}, "
-            f"body=<{len(self.body)} bytes>, cookies={cookies!r}, url={str(self.url)!r})"
-        )
-
-
-_SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
-
-
-def _masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: "***" if k.lower() in _SECRET_HEADERS else v for k, v in headers.items()}
-
-
-class Transport(Protocol):
-    """Anything that turns a :class:`Request` into a :class:`Response`."""
-
-    async def send(self, request: Request) -> Response:
-        """Send ``request``; raise a :class:`~rbtokens.errors.TransportError` on failure."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        ...
-
-
-def parse_set_cookies(values: list[str]) -> dict[str, str]:
-    """``Set-Cookie`` header values → ``{name: value}``; a deletion maps to ``""``."""
-    out: dict[str, str] = {}
-    for raw in values:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(raw)
-        except Exception:  # noqa: BLE001, S112 - a malformed cookie is ignored, as browsers do
-            continue
-        for name, morsel in jar.items():
-            expired = morsel["max-age"] in ("0", "-1")
-            out[name] = "" if expired else morsel.value
-    return out
 
 
 def _is_delete_204_quirk(exc: aiohttp.ClientResponseError, method: str) -> bool:
@@ -306,42 +209,3 @@ def _ssl_arg(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
     if isinstance(verify, str):
         return ssl.create_default_context(cafile=verify)
     return verify
-
-
-Handler = Callable[[Request], Response | Awaitable[Response]]
-
-
-class MockTransport:
-    """A transport that answers from a function, for tests without a network."""
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-        self.requests: list[Request] = []
-        self.closed = False
-
-    async def send(self, request: Request) -> Response:
-        """Record ``request`` and return the handler's response."""
-        self.requests.append(request)
-        result = self._handler(request)
-        if inspect.isawaitable(result):
-            result = await result
-        if not isinstance(result, Response):
-            raise TypeError(f"MockTransport handler returned {type(result).__name__}")
-        return result
-
-    async def aclose(self) -> None:
-        """Mark the transport closed."""
-        self.closed = True
-
-
-def json_response(
-    status: int,
-    body: bytes,
-    *,
-    content_type: str = "application/json",
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A convenience :class:`Response` for :class:`MockTransport` handlers."""
-    hdrs = {"content-type": content_type}
-    hdrs.update({k.lower(): v for k, v in (headers or {}).items()})
-    return Response(status, hdrs, body)

@@ -77,8 +77,7 @@ import msgspec
 from anyio.abc import TaskGroup
 from yarl import URL
 
-from .encoding import MAX_RESULTS, encode_query
-from .errors import (
+from ..errors import (
     AuthenticationError,
     PasswordLoginRequiredError,
     PermissionDeniedError,
@@ -86,15 +85,15 @@ from .errors import (
     UnexpectedContentType,
     first_error,
 )
-from .models import APIToken
-from .policy import is_unrestricted
-from .resources import ListResource
+from ..policy import is_unrestricted
+from ..resources import APIToken, ListResource
+from ..wire import MAX_RESULTS, encode_query
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
-    from .client import RBClient
-    from .models import Root, User
+    from ..client import RBClient
+    from ..resources import Root, User
 
 __all__ = [
     "RULES",
@@ -930,11 +929,10 @@ class _Walk:
             try:
                 url = root.template_url(template, username=username)[0]
                 path = URL(url).path
-                payload = await self.client.request(
+                payload = await self.client.request_json(
                     "GET",
                     url,
                     query=encode_query({**_EXPOSURE_QUERY, **query}),
-                    raw=True,
                     anonymous=True,
                 )
                 seen: _SeenItem | _SeenList = msgspec.convert(payload, shape)

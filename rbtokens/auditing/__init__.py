@@ -1,0 +1,43 @@
+"""Token audits: which API tokens on a server are a risk."""
+
+from .walk import (
+    DEFAULT_SEVERITIES,
+    RULES,
+    TOKEN_FIELDS,
+    AuditStream,
+    ExposureCheck,
+    Failure,
+    Finding,
+    Report,
+    RevokeResult,
+    Rules,
+    Severity,
+    Summary,
+    TokenRecord,
+    audit,
+    audit_stream,
+    judge_tokens,
+    revoke_findings,
+    validate_revoke_rules,
+)
+
+__all__ = [
+    "DEFAULT_SEVERITIES",
+    "RULES",
+    "TOKEN_FIELDS",
+    "AuditStream",
+    "ExposureCheck",
+    "Failure",
+    "Finding",
+    "Report",
+    "RevokeResult",
+    "Rules",
+    "Severity",
+    "Summary",
+    "TokenRecord",
+    "audit",
+    "audit_stream",
+    "judge_tokens",
+    "revoke_findings",
+    "validate_revoke_rules",
+]

@@ -1,0 +1,17 @@
+"""What the client did: requests, retries, logins, time spent rate-limited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ClientStats"]
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters of what the client did: requests, retries, logins, waiting."""
+
+    requests: int = 0
+    retries: int = 0
+    logins: int = 0
+    rate_limited_seconds: float = 0.0
