@@ -20,6 +20,7 @@ It backs ``ListResource.pages()``/``all_items()``, the audit's users walk,
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -75,9 +76,13 @@ class Drift:
     listed: int = 0
     """Distinct items seen."""
     reread: bool = False
-    """Whether the list was read again serially (``repair``)."""
+    """Whether the list was read again serially (:meth:`Paginator.reread`)."""
     added: int = 0
     """Items only the re-read found."""
+    reread_total: int = 0
+    """The largest ``total_results`` the re-read saw."""
+    reread_listed: int = 0
+    """Distinct items the re-read saw."""
     settled: bool = True
     """False when the re-read still did not add up (the list kept changing)."""
 
@@ -102,8 +107,10 @@ class PageFailure:
 
     @property
     def where(self) -> str:
-        """``1-200`` for the first 200 items, ``read again`` for the re-read."""
-        return "read again" if self.start is None else f"{self.start + 1}-{self.start + self.size}"
+        """``1-200`` for the first 200 items, ``(read again)`` for the re-read."""
+        if self.start is None:
+            return "(read again)"
+        return f"{self.start + 1}-{self.start + self.size}"
 
 
 def item_id(item: Any) -> Any:
@@ -174,7 +181,7 @@ class Paginator(Generic[P]):
             return None
         total = first.total_results
         starts = list(range(start, total, size)) if total is not None else [start]
-        return template, size, starts
+        return (template, size, starts) if starts else None
 
     def _page_url(self, template: URL, start: int, size: int) -> URL:
         return merge_query(template, {"start": str(start), "max-results": str(size)})
@@ -255,53 +262,75 @@ class Paginator(Generic[P]):
         self,
         on_page: Callable[[P], Awaitable[None]],
         *,
-        collect_errors: bool = False,
+        on_error: Callable[[PageFailure], None] | None = None,
+        limiter: AbstractAsyncContextManager[Any] | None = None,
         repair: bool = False,
     ) -> None:
         """Hand every page to ``on_page`` as it arrives, ``concurrency`` in flight.
 
-        With ``collect_errors`` a page that cannot be read is recorded in
-        :attr:`failures` (a refused login still raises). With ``repair``, a
-        walk that drifted and lost no page reads the list again, serially,
-        and hands on the pages for the items not seen yet.
+        With ``on_error`` a page that cannot be read is reported to it and
+        recorded in :attr:`failures` (a refused login still raises); without,
+        it raises. ``limiter`` (a semaphore shared with other requests) bounds
+        the fetches too. With ``repair``, a walk that drifted and lost no page
+        is followed by :meth:`reread`.
         """
         await on_page(self.first)
         plan = self._plan()
         if plan is not None:
-            template, size, starts = plan
-            self._tail = starts[-1]
-            limiter = anyio.CapacityLimiter(self.concurrency)
-
-            async def one(tg: TaskGroup, start: int) -> None:
-                try:
-                    async with limiter:
-                        page = await self._get(self._page_url(template, start, size))
-                except (AuthenticationError, ClientStateError):
-                    raise
-                except RBTokensError as exc:
-                    if not collect_errors:
-                        raise
-                    self.failures.append(PageFailure(start, size, exc))
-                    return
-                if start >= self._tail and "next" in page.links and page.items:
-                    # The list grew while it was paged: follow it past the planned pages.
-                    self._tail = start + size
-                    tg.start_soon(one, tg, start + size)
-                await on_page(page)
-
-            try:
-                async with anyio.create_task_group() as tg:
-                    for start in starts:
-                        tg.start_soon(one, tg, start)
-            except ExceptionGroup as group:
-                raise first_error(group) from None
+            await self._walk_plan(plan, on_page, on_error, limiter)
         if repair and self.drift.moved and not self.failures:
-            await self._reread(on_page, collect_errors=collect_errors)
+            await self.reread(on_page, on_error=on_error)
 
-    async def _reread(
-        self, on_page: Callable[[P], Awaitable[None]], *, collect_errors: bool
+    async def _walk_plan(
+        self,
+        plan: tuple[URL, int, list[int]],
+        on_page: Callable[[P], Awaitable[None]],
+        on_error: Callable[[PageFailure], None] | None,
+        limiter: AbstractAsyncContextManager[Any] | None,
     ) -> None:
-        """Read the list again from the start, in order; hand on each page."""
+        template, size, starts = plan
+        self._tail = starts[-1]
+        own = anyio.CapacityLimiter(self.concurrency)
+
+        async def one(tg: TaskGroup, start: int) -> None:
+            try:
+                async with own, limiter or nullcontext():
+                    page = await self._get(self._page_url(template, start, size))
+            except (AuthenticationError, ClientStateError):
+                raise
+            except RBTokensError as exc:
+                if on_error is None:
+                    raise
+                self._failed(PageFailure(start, size, exc), on_error)
+                return
+            if start >= self._tail and "next" in page.links and page.items:
+                # The list grew while it was paged: follow it past the planned pages.
+                self._tail = start + size
+                tg.start_soon(one, tg, start + size)
+            await on_page(page)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for start in starts:
+                    tg.start_soon(one, tg, start)
+        except ExceptionGroup as group:
+            raise first_error(group) from None
+
+    def _failed(self, failure: PageFailure, on_error: Callable[[PageFailure], None]) -> None:
+        self.failures.append(failure)
+        on_error(failure)
+
+    async def reread(
+        self,
+        on_page: Callable[[P], Awaitable[None]],
+        *,
+        on_error: Callable[[PageFailure], None] | None = None,
+    ) -> None:
+        """Read the list again from the start, serially by ``next``; hand on each page.
+
+        The pages carry every item again: ``on_page`` takes the new ones with
+        :meth:`unseen`. :attr:`drift` then says whether the list settled.
+        """
         drift = self.drift
         drift.reread = True
         before, duplicates = drift.listed, drift.duplicates
@@ -324,10 +353,12 @@ class Paginator(Generic[P]):
         except (AuthenticationError, ClientStateError):
             raise
         except RBTokensError as exc:
-            if not collect_errors:
+            if on_error is None:
                 raise
-            self.failures.append(PageFailure(None, 0, exc))
+            self._failed(PageFailure(None, 0, exc), on_error)
             return
         drift.added = drift.listed - before
         drift.duplicates = duplicates  # the re-read repeats every item on purpose
-        drift.settled = len(totals) <= 1 and len(ids) >= max(totals, default=0)
+        drift.reread_total = max(totals, default=0)
+        drift.reread_listed = len(ids)
+        drift.settled = len(totals) <= 1 and len(ids) >= drift.reread_total

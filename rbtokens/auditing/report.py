@@ -1,0 +1,194 @@
+"""What an audit returns: records, findings, failures, the summary and the :class:`Report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import attrgetter
+from typing import Literal
+
+import msgspec
+
+from .ruleset import RULES, Rules, Severity
+
+__all__ = [
+    "ExposureCheck",
+    "Failure",
+    "Finding",
+    "Report",
+    "Summary",
+    "Tally",
+    "TokenRecord",
+    "failure",
+]
+
+ExposureCheck = Literal["exposed", "not-exposed", "anonymous-refused", "no-tokens", "failed", "off"]
+"""What the secrets-exposed check found (see :mod:`rbtokens.auditing.exposure`)."""
+
+
+class TokenRecord(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """What an audit keeps of one token: no secret, no policy, no links."""
+
+    username: str
+    id: int
+    note: str
+    expires: datetime | None
+    expired: bool
+    valid: bool
+    usable: bool
+    last_used: datetime | None
+    deprecated: bool
+    time_added: datetime | None = None
+    token_generator_id: str = ""
+    invalid_reason: str = ""
+    owner_active: bool = True
+
+
+class Finding(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """One rule that one token breaks (or one user, or the server).
+
+    Per-user rules give no ``token_id``; server rules give no ``username`` either.
+    """
+
+    username: str | None
+    token_id: int | None
+    rule: str
+    severity: Severity
+    message: str
+
+
+class Failure(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """Something the audit could not read.
+
+    ``username`` is None for a users page, the users list or the secrets-exposed check.
+    """
+
+    username: str | None
+    error: str
+    error_type: str = ""
+    http_status: int | None = None
+
+
+class Summary(msgspec.Struct, kw_only=True):
+    """Totals of one audit run."""
+
+    server: str
+    started_at: datetime
+    now: datetime
+    elapsed_seconds: float
+    complete: bool
+    users_listed: int
+    users_audited: int
+    users_failed: int
+    inactive_users: int
+    tokens_seen: int
+    usable_tokens: int
+    findings: dict[str, int]
+    severities: dict[str, int]
+    requests: int
+    logins: int
+    retries: int
+    rate_limited_seconds: float
+    exposure_check: ExposureCheck = "off"
+
+
+class Report(msgspec.Struct, kw_only=True):
+    """The result of :func:`audit`; ``msgspec.json.encode(report)`` exports it."""
+
+    summary: Summary
+    tokens: list[TokenRecord]
+    findings: list[Finding]
+    failures: list[Failure]
+    warnings: list[str] = msgspec.field(default_factory=list)
+    rules: Rules = msgspec.field(default_factory=Rules)
+
+    @property
+    def complete(self) -> bool:
+        """True when every user was audited (the same as ``summary.complete``)."""
+        return self.summary.complete
+
+    def at_least(self, severity: Severity | str) -> list[Finding]:
+        """The findings of ``severity`` or worse."""
+        floor = Severity(severity).rank
+        return [f for f in self.findings if f.severity.rank >= floor]
+
+    def to_json(self) -> bytes:
+        """The report as one JSON document."""
+        return msgspec.json.encode(self)
+
+
+def failure(username: str | None, exc: BaseException, *, prefix: str = "") -> Failure:
+    """The :class:`Failure` for ``exc`` (``username`` None: not about one user)."""
+    return Failure(
+        username=username,
+        error=prefix + str(exc),
+        error_type=type(exc).__name__,
+        http_status=getattr(exc, "http_status", None),
+    )
+
+
+@dataclass(slots=True)
+class Tally:
+    """What an audit has found so far; :meth:`report` builds the :class:`Report`."""
+
+    records: list[TokenRecord] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    users_listed: int = 0
+    users_audited: int = 0
+    inactive: int = 0
+    usable: int = 0
+    exposure: ExposureCheck = "off"
+
+    def report(
+        self,
+        *,
+        server: str,
+        rules: Rules,
+        started: datetime,
+        now: datetime,
+        elapsed: float,
+        stats: tuple[int, int, int, float],
+    ) -> Report:
+        """The report, sorted; ``stats`` are the run's requests, logins, retries and 429 wait."""
+        per_rule = {rule: 0 for rule in RULES if rule in rules.enabled}
+        per_sev = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            per_rule[f.rule] += 1
+            per_sev[f.severity.value] += 1
+        order = {rule: i for i, rule in enumerate(RULES)}
+        self.findings.sort(
+            key=lambda f: (-f.severity.rank, order[f.rule], f.username or "", f.token_id or 0)
+        )
+        self.records.sort(key=attrgetter("username", "id"))
+        self.failures.sort(key=lambda f: (f.username or "", f.error))
+        requests, logins, retries, waited = stats
+        summary = Summary(
+            server=server,
+            started_at=started,
+            now=now,
+            elapsed_seconds=round(elapsed, 3),
+            complete=not self.failures,
+            users_listed=self.users_listed,
+            users_audited=self.users_audited,
+            users_failed=sum(1 for f in self.failures if f.username is not None),
+            inactive_users=self.inactive,
+            tokens_seen=len(self.records),
+            usable_tokens=self.usable,
+            findings=per_rule,
+            severities=per_sev,
+            requests=requests,
+            logins=logins,
+            retries=retries,
+            rate_limited_seconds=round(waited, 3),
+            exposure_check=self.exposure,
+        )
+        return Report(
+            summary=summary,
+            tokens=self.records,
+            findings=self.findings,
+            failures=self.failures,
+            warnings=self.warnings,
+            rules=rules,
+        )
