@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._version import __version__
 from .auditing import (
     AuditStream,
     Failure,
@@ -75,8 +76,6 @@ from .resources import (
 )
 from .tokens import UNSET, Pager, Rotation, Tokens
 from .transport import AiohttpTransport, MockTransport, Request, Response, Timeouts, Transport
-
-__version__ = "0.1.0"
 
 __all__ = [
     "FULL_ACCESS",

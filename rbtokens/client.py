@@ -71,20 +71,10 @@ class RBClient:
     Given an ``aiohttp.ClientSession``, the client borrows only its connector
     (connection pool, limits, TLS settings) and its ``trace_configs``, and
     leaves it open; it never uses that session's cookie jar, default headers
-    or ``auth``, so several clients (identities) may share one session. Without
-    one it owns a session. A ``transport`` replaces the network entirely (see
-    :class:`~rbtokens.transport.MockTransport`).
-
-    Authentication: one login (the first request, sent with the credentials)
-    gives a session cookie that later requests carry. Only the login itself
-    holds the login lock. When the server ends the session (a 401, or an
-    answer deleting the cookie), the client logs in once more and replays the
-    request if it is a GET, HEAD or DELETE (a 401 is always replayed, as the
-    server refused it); a POST or PUT served anonymously raises
-    :class:`~rbtokens.errors.AuthenticationError`. Credentials go with every
-    request only when the server answers a successful login without a cookie.
-    A refused login is never sent again; a lockout is not retried before the
-    next minute.
+    or ``auth``, so several clients (identities) may share one session. A
+    ``transport`` replaces the network entirely (see
+    :class:`~rbtokens.transport.MockTransport`). Logins, cookies and replays
+    are described in :mod:`rbtokens.http`.
     """
 
     def __init__(

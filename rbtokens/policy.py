@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from ._policy_ids import POLICY_IDS
 from .errors import PolicyError
 
 __all__ = [
@@ -36,79 +37,6 @@ __all__ = [
     "validate_policy",
 ]
 
-#: The 68 resource policy ids of Review Board 8.1, extracted from the server
-#: with ``WebAPIToken._get_valid_policy_ids(resources.root)`` (the set the
-#: server validates against). ``tests/integration`` re-checks it.
-POLICY_IDS: Final[tuple[str, ...]] = (
-    "api_token",
-    "archived_review_request",
-    "change",
-    "commit",
-    "commit_validation",
-    "default_reviewer",
-    "diff",
-    "diff_comment",
-    "diff_context",
-    "diff_file_attachment",
-    "diff_validation",
-    "draft_commit",
-    "draft_diff",
-    "draft_file_attachment",
-    "draft_file_diff",
-    "draft_original_file",
-    "draft_patched_file",
-    "draft_screenshot",
-    "extension",
-    "file_attachment",
-    "file_attachment_comment",
-    "file_diff",
-    "general_comment",
-    "group",
-    "hosting_service",
-    "hosting_service_account",
-    "muted_review_request",
-    "oauth_app",
-    "oauth_token",
-    "original_file",
-    "patched_file",
-    "remote_repository",
-    "repository",
-    "repository_branches",
-    "repository_commits",
-    "repository_group",
-    "repository_info",
-    "repository_user",
-    "review",
-    "review_diff_comment",
-    "review_draft",
-    "review_file_attachment_comment",
-    "review_general_comment",
-    "review_group_user",
-    "review_reply",
-    "review_reply_diff_comment",
-    "review_reply_draft",
-    "review_reply_file_attachment_comment",
-    "review_reply_general_comment",
-    "review_reply_screenshot_comment",
-    "review_request",
-    "review_request_draft",
-    "review_request_last_update",
-    "review_screenshot_comment",
-    "root",
-    "screenshot",
-    "screenshot_comment",
-    "search",
-    "server_info",
-    "session",
-    "status_update",
-    "user",
-    "user_file_attachment",
-    "validation",
-    "watched",
-    "watched_review_group",
-    "watched_review_request",
-    "webhook",
-)
 _POLICY_ID_SET: Final = frozenset(POLICY_IDS)
 
 #: The methods a policy can name; the server compares them case-sensitively.

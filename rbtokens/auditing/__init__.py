@@ -39,11 +39,12 @@ the account is reactivated, which is what ``inactive-owner`` reports.
 
 from .exposure import Exposure
 from .judge import judge_tokens
+from .protocols import ProgressCallback
 from .remediate import RevokeResult, revoke_findings, validate_revoke_rules
 from .report import ExposureCheck, Failure, Finding, Report, Summary, TokenRecord
 from .ruleset import DEFAULT_SEVERITIES, RULES, SERVER_RULES, USER_RULES, Rules, Severity
 from .run import AuditStream, audit, audit_stream
-from .walk import FORBIDDEN_LIMIT, TOKEN_FIELDS, ProgressCallback
+from .walk import FORBIDDEN_LIMIT, TOKEN_FIELDS
 
 __all__ = [
     "DEFAULT_SEVERITIES",

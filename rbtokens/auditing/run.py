@@ -11,9 +11,10 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..errors import first_error
+from .protocols import AuditClient, ProgressCallback
 from .report import Failure, Finding, Report
 from .ruleset import Rules
-from .walk import AuditClient, ProgressCallback, Walk
+from .walk import Walk
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream

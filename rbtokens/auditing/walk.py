@@ -24,11 +24,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from yarl import URL
 
 from ..errors import (
     AuthenticationError,
@@ -36,14 +35,12 @@ from ..errors import (
     PermissionDeniedError,
     RBTokensError,
 )
-from ..http import ClientStats
 from ..resources import (
     APIToken,
     ListRef,
     ListResource,
     PageFailure,
     Paginator,
-    Requester,
     Root,
     User,
 )
@@ -51,6 +48,7 @@ from ..wire import MAX_RESULTS
 from .exposure import check_exposure
 from .judge import Judge
 from .pool import Pool
+from .protocols import AuditClient, ProgressCallback, Sink
 from .report import Failure, Finding, Report, Tally, failure
 from .ruleset import Rules
 
@@ -90,34 +88,6 @@ _USER_QUERY: dict[str, Any] = {"only_fields": USER_FIELDS, "only_links": USER_LI
 #: Token lists answered 403 before a walk of every user concludes that the
 #: login is not an administrator's and stops.
 FORBIDDEN_LIMIT = 3
-
-ProgressCallback = Callable[[int, int | None], None]
-"""Called as ``progress(users_done, users_total)``; the total is None until known."""
-
-Sink = Callable[[list[Finding]], Awaitable[None]]
-
-
-class AuditClient(Requester, Protocol):
-    """What an audit needs of :class:`~rbtokens.RBClient`."""
-
-    @property
-    def base_url(self) -> URL:
-        """The server's URL."""
-        ...
-
-    @property
-    def stats(self) -> ClientStats:
-        """The client's counters."""
-        ...
-
-    @property
-    def uses_api_token(self) -> bool:
-        """Whether the client logs in with an API token."""
-        ...
-
-    async def get_root(self) -> Root:
-        """The API root."""
-        ...
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-from .. import __version__
+from .._version import __version__
 from ..auditing import RULES, Severity
 
 __all__ = [
