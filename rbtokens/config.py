@@ -27,10 +27,11 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -180,15 +181,14 @@ def config_paths(
     return found
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     """The resolved connection settings, and where each came from."""
 
     server: str | None = None
     username: str | None = None
     password: str | None = None
     api_token: str | None = None
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = msgspec.field(default_factory=dict)
     #: Why something found in a ``.reviewboardrc`` was not used (for stderr).
     notes: tuple[str, ...] = ()
 

@@ -15,7 +15,6 @@ logged-in users were not checked), ``no-tokens`` (nothing to look for),
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -60,14 +59,13 @@ class _SeenItem(msgspec.Struct):
     user: _SeenUser
 
 
-@dataclass(slots=True)
-class Exposure:
+class Exposure(msgspec.Struct):
     """What the check found."""
 
     outcome: ExposureCheck
     finding: Finding | None = None
-    failures: list[Failure] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    failures: list[Failure] = msgspec.field(default_factory=list)
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 async def check_exposure(root: Root, username: str, *, severity: Severity) -> Exposure:

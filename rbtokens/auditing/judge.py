@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from ..resources import APIToken
 from .report import Finding, TokenRecord
-from .rules import TOKEN_RULES, USER_RULES_TABLE, Thresholds
+from .rules import UNUSABLE_RULES, USABLE_RULES, USER_RULES_TABLE, Thresholds
 from .ruleset import Rules
 
 __all__ = ["Judge", "judge_tokens"]
@@ -16,14 +16,15 @@ __all__ = ["Judge", "judge_tokens"]
 class Judge:
     """Applies the enabled rules; thresholds are computed once per run."""
 
-    __slots__ = ("now", "sev", "th", "token_rules", "user_rules")
+    __slots__ = ("now", "sev", "th", "unusable_rules", "usable_rules", "user_rules")
 
     def __init__(self, rules: Rules, now: datetime) -> None:
         on = frozenset(rules.enabled)
         self.now = now
         self.sev = rules.severities
         self.th = Thresholds.of(rules, now)
-        self.token_rules = [(name, rule) for name, rule in TOKEN_RULES if name in on]
+        self.usable_rules = [(name, rule) for name, rule in USABLE_RULES if name in on]
+        self.unusable_rules = [(name, rule) for name, rule in UNUSABLE_RULES if name in on]
         self.user_rules = [(name, rule) for name, rule in USER_RULES_TABLE if name in on]
 
     def judge(
@@ -36,7 +37,7 @@ class Judge:
     ) -> int:
         """Append a record per token and the findings; return how many were usable."""
         now, th, sev = self.now, self.th, self.sev
-        token_rules = self.token_rules
+        usable_rules, unusable_rules = self.usable_rules, self.unusable_rules
         usable_count = count = 0
         for t in tokens:
             count += 1
@@ -60,7 +61,7 @@ class Judge:
             )
             records.append(rec)
             usable_count += usable
-            for name, rule in token_rules:
+            for name, rule in usable_rules if usable else unusable_rules:
                 message = rule(th, rec, t)
                 if message is not None:
                     findings.append(Finding(

@@ -1,17 +1,22 @@
 """A fixed pool of workers over a queue of jobs, fed while it runs.
 
 A deque plus one wake-up event: cheaper per job than a memory stream, which
-yields to the event loop on every receive, or than a task per job
-(``benchmarks/RESULTS.md`` compares them).
+yields to the event loop on every receive, or than a task per job, and
+cheaper per request than a semaphore (``benchmarks/RESULTS.md`` compares
+them). The workers are the bound on requests in flight; work that is not a
+job (a users page, the exposure check) runs in a :meth:`Pool.lease`, in the
+place of one worker, so the bound holds.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 
 __all__ = ["Pool"]
 
@@ -26,6 +31,9 @@ class Pool(Generic[J]):
         self._jobs: deque[J] = deque()
         self._pending = 0
         self._idle: anyio.Event | None = None
+        self._tg: TaskGroup | None = None
+        self._workers = 0
+        self._leases: deque[anyio.Event] = deque()  # waiting for a worker to step aside
         self.stopped = False
 
     @property
@@ -53,14 +61,37 @@ class Pool(Generic[J]):
         """Run ``size`` workers until ``producer`` is done and the queue is empty."""
         if producer is not None:
             self._pending += 1
-        async with anyio.create_task_group() as tg:
-            for _ in range(max(1, size)):
-                tg.start_soon(self._worker)
-            if producer is not None:
-                try:
-                    await producer()
-                finally:
-                    self._done()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                for _ in range(max(1, size)):
+                    self._spawn()
+                if producer is not None:
+                    try:
+                        await producer()
+                    finally:
+                        self._done()
+        finally:
+            self._tg = None
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[None]:
+        """Run the body in the place of one worker: it steps aside, and is replaced after."""
+        if self._tg is not None and self._workers > 0:
+            stepped_aside = anyio.Event()
+            self._leases.append(stepped_aside)
+            self._wake()
+            await stepped_aside.wait()
+        try:
+            yield
+        finally:
+            if self._tg is not None:
+                self._spawn()
+
+    def _spawn(self) -> None:
+        assert self._tg is not None
+        self._workers += 1
+        self._tg.start_soon(self._worker)
 
     def _done(self) -> None:
         self._pending -= 1
@@ -72,12 +103,19 @@ class Pool(Generic[J]):
             self._idle.set()
             self._idle = None
 
+    def _leave(self) -> None:
+        """This worker ends: hand its place to a lease that waits for one."""
+        self._workers -= 1
+        if self._leases:
+            self._leases.popleft().set()
+
     async def _worker(self) -> None:
         jobs = self._jobs
         while True:
+            if self._leases or (not jobs and self._pending == 0):
+                self._leave()
+                return
             if not jobs:
-                if self._pending == 0:
-                    return
                 if self._idle is None:
                     self._idle = anyio.Event()
                 await self._idle.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Literal
@@ -127,14 +126,13 @@ def failure(username: str | None, exc: BaseException, *, prefix: str = "") -> Fa
     )
 
 
-@dataclass(slots=True)
-class Tally:
+class Tally(msgspec.Struct):
     """What an audit has found so far; :meth:`report` builds the :class:`Report`."""
 
-    records: list[TokenRecord] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    records: list[TokenRecord] = msgspec.field(default_factory=list)
+    findings: list[Finding] = msgspec.field(default_factory=list)
+    failures: list[Failure] = msgspec.field(default_factory=list)
+    warnings: list[str] = msgspec.field(default_factory=list)
     users_listed: int = 0
     users_audited: int = 0
     inactive: int = 0

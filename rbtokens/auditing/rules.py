@@ -4,25 +4,33 @@ A token rule takes the run's :class:`Thresholds`, the token's
 :class:`~rbtokens.auditing.report.TokenRecord` (expiry already checked
 against the run's clock) and the token itself (for its policy), and returns
 the finding's message, or ``None``. A token is *usable* when it is valid and
-not expired; expired and invalid tokens only get ``expired``/``invalid``.
+not expired: :data:`UNUSABLE_RULES` judge the others (only ``expired`` and
+``invalid``), :data:`USABLE_RULES` the usable ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from ..policy import is_unrestricted
 from ..resources import APIToken
 from .report import TokenRecord
 from .ruleset import Rules
 
-__all__ = ["TOKEN_RULES", "USER_RULES_TABLE", "Thresholds", "TokenRule", "UserRule"]
+__all__ = [
+    "UNUSABLE_RULES",
+    "USABLE_RULES",
+    "USER_RULES_TABLE",
+    "Thresholds",
+    "TokenRule",
+    "UserRule",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
+class Thresholds(msgspec.Struct, frozen=True):
     """One run's clock and limits, computed once from its :class:`Rules`."""
 
     now: datetime
@@ -103,13 +111,13 @@ def invalid(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
 
 def no_expiry(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token that never expires."""
-    return "never expires" if rec.usable and rec.expires is None else None
+    return "never expires" if rec.expires is None else None
 
 
 def expiring_soon(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token that expires within the window."""
     expires = rec.expires
-    if not rec.usable or expires is None or expires > th.expiring_before:
+    if expires is None or expires > th.expiring_before:
         return None
     return f"expires in {_span(expires - th.now)} ({_date(expires)})"
 
@@ -117,7 +125,7 @@ def expiring_soon(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | No
 def never_used(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token added long ago and never used."""
     added = rec.time_added
-    if not rec.usable or rec.last_used is not None or added is None:
+    if rec.last_used is not None or added is None:
         return None
     if added >= th.never_used_before:
         return None
@@ -127,14 +135,14 @@ def never_used(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
 def stale(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token last used long ago."""
     last_used = rec.last_used
-    if not rec.usable or last_used is None or last_used >= th.stale_before:
+    if last_used is None or last_used >= th.stale_before:
         return None
     return f"last used {_age(th.now - last_used, th.stale_days)} ({_date(last_used)})"
 
 
 def unrestricted_policy(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token whose global policy section denies nothing."""
-    if not rec.usable or not is_unrestricted(token.policy):
+    if not is_unrestricted(token.policy):
         return None
     what = (
         "an empty policy ({})"
@@ -147,14 +155,14 @@ def unrestricted_policy(th: Thresholds, rec: TokenRecord, token: APIToken) -> st
 def deprecated_generator(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token in the legacy SHA-1 format."""
     legacy = rec.token_generator_id == "legacy_sha1"  # noqa: S105
-    if not rec.usable or not (rec.deprecated or legacy):
+    if not (rec.deprecated or legacy):
         return None
     return f"deprecated token format ({rec.token_generator_id or 'deprecated'}); rotate it"
 
 
 def inactive_owner(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     """A usable token whose owner is inactive."""
-    if not rec.usable or rec.owner_active:
+    if rec.owner_active:
         return None
     return "the owner is inactive: refused now, works again if the account is reactivated"
 
@@ -166,10 +174,14 @@ def too_many_tokens(th: Thresholds, count: int) -> str | None:
     return f"{count} tokens (more than {th.max_tokens})"
 
 
-#: Token rules, in the order a token's findings are reported.
-TOKEN_RULES: tuple[tuple[str, TokenRule], ...] = (
+#: Rules for tokens that cannot be used, in the order their findings are reported.
+UNUSABLE_RULES: tuple[tuple[str, TokenRule], ...] = (
     ("expired", expired),
     ("invalid", invalid),
+)
+
+#: Rules for usable tokens (valid and not expired), in report order.
+USABLE_RULES: tuple[tuple[str, TokenRule], ...] = (
     ("no-expiry", no_expiry),
     ("expiring-soon", expiring_soon),
     ("never-used", never_used),

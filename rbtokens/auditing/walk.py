@@ -19,14 +19,13 @@ incomplete. Without an administrator login, other users' token lists answer
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import msgspec
 from anyio.abc import TaskGroup
 
 from ..errors import (
@@ -44,7 +43,7 @@ from ..resources import (
     Root,
     User,
 )
-from ..wire import MAX_RESULTS
+from ..wire import MAX_RESULTS, encoded
 from .exposure import check_exposure
 from .judge import Judge
 from .pool import Pool
@@ -78,11 +77,7 @@ TOKEN_FIELDS = ",".join(
 )
 USER_FIELDS = "id,username,is_active"
 USER_LINKS = "api_tokens"
-_TOKEN_QUERY: dict[str, Any] = {
-    "max_results": MAX_RESULTS,
-    "only_fields": TOKEN_FIELDS,
-    "only_links": "",
-}
+_TOKEN_PARAMS = encoded({"max_results": MAX_RESULTS, "only_fields": TOKEN_FIELDS, "only_links": ""})
 _USER_QUERY: dict[str, Any] = {"only_fields": USER_FIELDS, "only_links": USER_LINKS}
 
 #: Token lists answered 403 before a walk of every user concludes that the
@@ -90,8 +85,7 @@ _USER_QUERY: dict[str, Any] = {"only_fields": USER_FIELDS, "only_links": USER_LI
 FORBIDDEN_LIMIT = 3
 
 
-@dataclass(slots=True)
-class _UserJob:
+class _UserJob(msgspec.Struct):
     """One user to audit; ``active`` None: look the user up first (``users=[...]``)."""
 
     username: str
@@ -130,9 +124,6 @@ class Walk:
         self.forbidden: list[Failure] = []
         self.stopped = False
         self.pool: Pool[_UserJob] = Pool(self._job)
-        # Every request of the run passes this gate (asyncio's semaphore takes
-        # a free slot without yielding to the event loop).
-        self._gate = asyncio.Semaphore(concurrency)
         self._pager_scope: anyio.CancelScope | None = None
         self._root: Root | None = None
         self._outer: TaskGroup | None = None
@@ -196,7 +187,7 @@ class Walk:
 
         async def walk() -> None:
             with anyio.CancelScope() as self._pager_scope:
-                await pager.walk(on_page, on_error=self._page_failed, limiter=self._gate)
+                await pager.walk(on_page, on_error=self._page_failed, slot=self.pool.lease)
 
         async def on_page(page: ListResource[User]) -> None:
             self._users_page(pager, page)
@@ -269,8 +260,7 @@ class Walk:
     async def _lookup(self, username: str) -> None:
         assert self._root is not None
         try:
-            async with self._gate:
-                user = await self._root.user_at(username).get(**_USER_QUERY)
+            user = await self._root.user_at(username).get(**_USER_QUERY)
         except AuthenticationError:
             raise
         except RBTokensError as exc:
@@ -313,13 +303,13 @@ class Walk:
     async def _tokens_of(self, username: str, href: str | None) -> list[APIToken]:
         """Every token of one user: the user's link (or the root's template), then ``next``."""
         assert self._root is not None
-        ref = ListRef(self.client, href, APIToken) if href else self._root.api_tokens_at(username)
-        async with self._gate:
-            page = await ref.get(**_TOKEN_QUERY)
-            if not page.items or "next" not in page.links:
-                return page.items
-            # Over 200 tokens: the rest by ``next``, each id once (no ORDER BY).
-            return [token async for token in page.all_items()]
+        url = href or self._root.api_tokens_at(username).url
+        ref = ListRef(self.client, url, APIToken, params=_TOKEN_PARAMS)
+        page = await ref.get()
+        if not page.items or "next" not in page.links:
+            return page.items
+        # Over 200 tokens: the rest by ``next``, each id once (no ORDER BY).
+        return [token async for token in page.all_items()]
 
     def _forbidden(self, username: str, exc: PermissionDeniedError) -> None:
         self.forbidden.append(failure(username, exc))
@@ -367,7 +357,7 @@ class Walk:
 
     async def _exposure(self, root: Root, username: str) -> None:
         severity = self.rules.severities["secrets-exposed"]
-        async with self._gate:
+        async with self.pool.lease():  # in the place of a worker: the bound holds
             result = await check_exposure(root, username, severity=severity)
         tally = self.tally
         tally.exposure = result.outcome

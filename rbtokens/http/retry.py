@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+
+import msgspec
 
 from ..transport import Response
 from ..wire import error_code, parse_retry_after
@@ -14,8 +15,7 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "DELETE"})
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True):
     """Retries with exponential backoff and full jitter.
 
     Only idempotent requests (GET, HEAD, DELETE) are retried, on connection

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 __all__ = ["ClientStats"]
 
 
-@dataclass(slots=True)
-class ClientStats:
+class ClientStats(msgspec.Struct):
     """Counters of what the client did: requests, retries, logins, waiting."""
 
     requests: int = 0

@@ -21,7 +21,7 @@ from msgspec import UNSET, UnsetType
 from yarl import URL
 
 from ..errors import ClientStateError, NavigationError, UnexpectedContentType
-from ..wire import Link, Mark, encode_query
+from ..wire import Link, Mark, encoded
 from ..wire.types import children_of
 
 __all__ = ["ItemResource", "Navigable", "Requester", "expect_item"]
@@ -114,11 +114,11 @@ class Navigable:
     async def follow(self, name: str, **query: Any) -> Any:
         """GET the link ``name`` (``-`` or ``_`` spelling), with ``query`` added."""
         link = self._link(name.replace("-", "_"))
-        return await self.client.request("GET", link.href, query=encode_query(query))
+        return await self.client.request("GET", link.href, query=encoded(query))
 
     async def _follow_as(self, name: str, expect: type[_R], query: Mapping[str, Any]) -> _R:
         link = self._link(name)
-        return await self.client.request("GET", link.href, expect=expect, query=encode_query(query))
+        return await self.client.request("GET", link.href, expect=expect, query=encoded(query))
 
     if not TYPE_CHECKING:
         # ``res.get_<link>()`` for any link the server offers. Defined only at
@@ -276,9 +276,7 @@ class ItemResource(Navigable, msgspec.Struct, kw_only=True, dict=True):
         """
         cls = type(self)
         if query:
-            return await self.client.request(
-                "GET", self.href, expect=cls, query=encode_query(query)
-            )
+            return await self.client.request("GET", self.href, expect=cls, query=encoded(query))
         return await self.client.request("GET", self.href, expect=cls, cached=self)
 
     async def update(self, **fields: Any) -> Self:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from yarl import URL
 
 from ..errors import NavigationError
-from ..wire import Count, Decoded, Link, ListOf, Page, encode_query, register_page
+from ..wire import Count, Decoded, Link, ListOf, Page, encoded, register_page
 from .base import ClientRef, ItemResource, Navigable
 from .paging import Paginator
 
@@ -63,7 +63,10 @@ class ListResource(Navigable, Page, Generic[T]):
     @classmethod
     def of(cls, item_type: type[_I]) -> type[ListResource[_I]]:
         """``ListResource[item_type]``, for ``request(..., expect=...)`` with a runtime type."""
-        return cls[item_type]  # type: ignore[index,no-any-return]
+        alias = _ALIASES.get(item_type)
+        if alias is None:
+            alias = _ALIASES[item_type] = cls[item_type]  # type: ignore[index]
+        return alias  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (
@@ -97,7 +100,7 @@ class ListResource(Navigable, Page, Generic[T]):
     async def fetch_page(self, url: str | URL, **query: Any) -> ListResource[T]:
         """GET another page of this list (same item type) by URL."""
         return await self.client.request(
-            "GET", url, expect=ListResource.of(self.item_type), query=encode_query(query)
+            "GET", url, expect=ListResource.of(self.item_type), query=encoded(query)
         )
 
     async def get_self(self) -> ListResource[T]:
@@ -129,9 +132,7 @@ class ListResource(Navigable, Page, Generic[T]):
             url = base.join(URL(quote(str(pk), safe="") + "/"))
         except ValueError as exc:
             raise NavigationError(f"cannot build an item URL from {self.href!r}: {exc}") from None
-        return await self.client.request(
-            "GET", url, expect=self.item_type, query=encode_query(query)
-        )
+        return await self.client.request("GET", url, expect=self.item_type, query=encoded(query))
 
     async def create(self, **fields: Any) -> T:
         """POST ``fields`` to the list's ``create`` link; returns the new item."""
@@ -165,22 +166,24 @@ class ListResource(Navigable, Page, Generic[T]):
 #: What a request answers, once adopted: an item, a page, a count, or nothing.
 Resource = ItemResource | ListResource[Any] | Count | None
 
-_EXPECTATIONS: dict[Any, type[Any] | ListOf[Any]] = {}
+_ALIASES: dict[type[Any], Any] = {}
+# By identity: hashing a generic alias costs more than the lookup saves. The
+# entry keeps ``expect`` alive, so its id is not reused.
+_EXPECTATIONS: dict[int, tuple[Any, type[Any] | ListOf[Any]]] = {}
 
 
 def expectation(expect: Any) -> type[Any] | ListOf[Any]:
     """What the wire layer checks for ``expect`` (``ListResource[X]`` → ``ListOf(X)``)."""
-    try:
-        return _EXPECTATIONS[expect]
-    except KeyError:
-        pass
+    hit = _EXPECTATIONS.get(id(expect))
+    if hit is not None and hit[0] is expect:
+        return hit[1]
     wanted: type[Any] | ListOf[Any] = expect
     if get_origin(expect) is ListResource:
         wanted = ListOf(get_args(expect)[0])
     elif expect is ListResource:
         wanted = ListOf(ItemResource)
     if len(_EXPECTATIONS) < 256:
-        _EXPECTATIONS[expect] = wanted
+        _EXPECTATIONS[id(expect)] = (expect, wanted)
     return wanted
 
 

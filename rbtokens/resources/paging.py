@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
+import msgspec
 from anyio.abc import TaskGroup
 from yarl import URL
 
@@ -65,11 +65,10 @@ class PageLike(Protocol[_T_co]):
 P = TypeVar("P", bound=PageLike[Any])
 
 
-@dataclass(slots=True)
-class Drift:
+class Drift(msgspec.Struct):
     """How the list changed while it was paged."""
 
-    totals: set[int] = field(default_factory=set)
+    totals: set[int] = msgspec.field(default_factory=set)
     """Every ``total_results`` the pages reported."""
     duplicates: int = 0
     """Items listed again on a later page (the offsets moved)."""
@@ -97,8 +96,7 @@ class Drift:
         return max(self.totals, default=0)
 
 
-@dataclass(frozen=True, slots=True)
-class PageFailure:
+class PageFailure(msgspec.Struct, frozen=True):
     """A page the pager could not read (``start`` is None for the re-read)."""
 
     start: int | None
@@ -263,21 +261,21 @@ class Paginator(Generic[P]):
         on_page: Callable[[P], Awaitable[None]],
         *,
         on_error: Callable[[PageFailure], None] | None = None,
-        limiter: AbstractAsyncContextManager[Any] | None = None,
+        slot: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
         repair: bool = False,
     ) -> None:
         """Hand every page to ``on_page`` as it arrives, ``concurrency`` in flight.
 
         With ``on_error`` a page that cannot be read is reported to it and
         recorded in :attr:`failures` (a refused login still raises); without,
-        it raises. ``limiter`` (a semaphore shared with other requests) bounds
-        the fetches too. With ``repair``, a walk that drifted and lost no page
-        is followed by :meth:`reread`.
+        it raises. Each fetch also holds a ``slot()`` (the caller's bound on
+        requests in flight), when given. With ``repair``, a walk that drifted
+        and lost no page is followed by :meth:`reread`.
         """
         await on_page(self.first)
         plan = self._plan()
         if plan is not None:
-            await self._walk_plan(plan, on_page, on_error, limiter)
+            await self._walk_plan(plan, on_page, on_error, slot)
         if repair and self.drift.moved and not self.failures:
             await self.reread(on_page, on_error=on_error)
 
@@ -286,7 +284,7 @@ class Paginator(Generic[P]):
         plan: tuple[URL, int, list[int]],
         on_page: Callable[[P], Awaitable[None]],
         on_error: Callable[[PageFailure], None] | None,
-        limiter: AbstractAsyncContextManager[Any] | None,
+        slot: Callable[[], AbstractAsyncContextManager[Any]] | None,
     ) -> None:
         template, size, starts = plan
         self._tail = starts[-1]
@@ -294,7 +292,7 @@ class Paginator(Generic[P]):
 
         async def one(tg: TaskGroup, start: int) -> None:
             try:
-                async with own, limiter or nullcontext():
+                async with own, slot() if slot is not None else nullcontext():
                     page = await self._get(self._page_url(template, start, size))
             except (AuthenticationError, ClientStateError):
                 raise

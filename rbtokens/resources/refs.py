@@ -6,11 +6,12 @@ The token verbs and the audit reach items through these (for example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from yarl import URL
 
-from ..wire import encode_query
+from ..wire import encoded
 from .base import ItemResource, Requester
 from .lists import ListResource
 
@@ -35,7 +36,7 @@ class ItemRef(Generic[T]):
     async def get(self, **query: Any) -> T:
         """GET the item (``query``: ``only_fields=``, ``expand=``...)."""
         return await self._client.request(
-            "GET", self.url, expect=self.item_type, query=encode_query(query)
+            "GET", self.url, expect=self.item_type, query=encoded(query)
         )
 
     async def update(self, **fields: Any) -> T:
@@ -49,28 +50,43 @@ class ItemRef(Generic[T]):
     async def get_json(self, *, anonymous: bool = False, **query: Any) -> Any:
         """The item's payload as sent (``anonymous``: asked for without credentials)."""
         return await self._client.request_json(
-            "GET", self.url, query=encode_query(query), anonymous=anonymous
+            "GET", self.url, query=encoded(query), anonymous=anonymous
         )
 
 
 class ListRef(Generic[T]):
-    """A list at a known URL: its first page, a new item, or one item by id."""
+    """A list at a known URL: its first page, or a new item.
 
-    __slots__ = ("_client", "item_type", "url")
+    ``params`` are query parameters already in Review Board's spelling
+    (:func:`~rbtokens.wire.encoded`), sent with every :meth:`get`: a walk
+    that asks thousands of lists the same question encodes it once.
+    """
 
-    def __init__(self, client: Requester, url: str | URL, item_type: type[T]) -> None:
+    __slots__ = ("_client", "_expect", "item_type", "params", "url")
+
+    def __init__(
+        self,
+        client: Requester,
+        url: str | URL,
+        item_type: type[T],
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> None:
         self._client = client
         self.url = str(url)
         self.item_type = item_type
+        self.params = params
+        self._expect = ListResource.of(item_type)
 
     def __repr__(self) -> str:
         return f"<ListRef[{self.item_type.__name__}] {self.url}>"
 
     async def get(self, **query: Any) -> ListResource[T]:
         """GET the list's first page (``query``: ``max_results=``, ``start=``...)."""
-        return await self._client.request(
-            "GET", self.url, expect=ListResource.of(self.item_type), query=encode_query(query)
-        )
+        params = encoded(query) if query else None
+        if self.params:
+            params = {**self.params, **params} if params else self.params
+        return await self._client.request("GET", self.url, expect=self._expect, query=params)
 
     async def create(self, **fields: Any) -> T:
         """POST ``fields`` and return the new item."""
@@ -79,5 +95,5 @@ class ListRef(Generic[T]):
     async def get_json(self, *, anonymous: bool = False, **query: Any) -> Any:
         """The list's payload as sent (``anonymous``: asked for without credentials)."""
         return await self._client.request_json(
-            "GET", self.url, query=encode_query(query), anonymous=anonymous
+            "GET", self.url, query=encoded(query), anonymous=anonymous
         )

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from ..errors import NavigationError
-from ..wire import Count, expand_template, register_item
-from ..wire import encode_query as _encode_query
+from ..wire import Count, encoded, expand_template, register_item
 from .base import ItemResource, link_getter
 from .lists import ListResource
 from .refs import ItemRef, ListRef
@@ -40,7 +39,7 @@ class Root(Capabilities, ItemResource, kw_only=True, dict=True):
     async def get_template(self, name: str, **values: Any) -> Any:
         """GET the URI template ``name``; leftover values become the query."""
         url, rest = self.template_url(name, **values)
-        return await self.client.request("GET", url, query=_encode_query(rest))
+        return await self.client.request("GET", url, query=encoded(rest))
 
     if not TYPE_CHECKING:
         # ``root.get_<template>(**values)`` for any URI template, and
@@ -100,7 +99,7 @@ class Root(Capabilities, ItemResource, kw_only=True, dict=True):
             url, rest = self.links[name].href, values
         else:
             url, rest = self.template_url(name, **values)
-        res = await self.client.request("GET", url, expect=Count, query=_encode_query(rest))
+        res = await self.client.request("GET", url, expect=Count, query=encoded(rest))
         return res.count
 
     async def get_session(self, **query: Any) -> Session:
@@ -113,7 +112,7 @@ class Root(Capabilities, ItemResource, kw_only=True, dict=True):
 
     async def get_users(self, **query: Any) -> ListResource[User]:
         """The users list (``q``, ``include_inactive``, ``max_results``, ...)."""
-        return await self._follow_as("users", ListResource[User], query)
+        return await self._follow_as("users", ListResource.of(User), query)
 
     async def get_user(self, *, username: str, **query: Any) -> User:
         """One user by name."""

@@ -70,7 +70,7 @@ class User(ItemResource, kw_only=True, dict=True):
 
     async def get_api_tokens(self, **query: Any) -> ListResource[APIToken]:
         """This user's API tokens (the ``api_tokens`` link)."""
-        return await self._follow_as("api_tokens", ListResource[APIToken], query)
+        return await self._follow_as("api_tokens", ListResource.of(APIToken), query)
 
 
 class Session(ItemResource, kw_only=True, dict=True):

@@ -6,8 +6,9 @@ import builtins
 import contextlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, overload
+
+import msgspec
 
 from ..errors import RBTokensError
 from ..resources import APIToken, ListRef
@@ -16,8 +17,7 @@ from .checks import PAGE_CAP
 __all__ = ["ListingFailure", "LocalSource", "Pager", "ServerSource", "Source"]
 
 
-@dataclass(frozen=True, slots=True)
-class ListingFailure:
+class ListingFailure(msgspec.Struct, frozen=True):
     """A user whose tokens an ``all_users`` listing could not read.
 
     ``vanished`` is True when the user was deleted while the listing ran

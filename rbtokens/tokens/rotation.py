@@ -18,11 +18,11 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import msgspec
 
 from ..errors import (
     RBTokensError,
@@ -52,8 +52,7 @@ which is harmless, and a warning says so.
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Rotation:
+class Rotation(msgspec.Struct, frozen=True):
     """The outcome of :meth:`~rbtokens.Tokens.rotate`.
 
     ``new_token`` holds the new secret (``new_token.token``). ``old_token`` is

@@ -5,10 +5,10 @@ A transport is one ``send`` method plus ``aclose``. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Protocol
 
+import msgspec
 from yarl import URL
 
 from .._redact import mask_headers
@@ -18,8 +18,7 @@ __all__ = ["Request", "Response", "Timeouts", "Transport", "parse_set_cookies"]
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Timeouts:
+class Timeouts(msgspec.Struct, frozen=True):
     """Per-request timeouts in seconds (``None`` disables one)."""
 
     total: float | None = 60.0
@@ -27,13 +26,12 @@ class Timeouts:
     read: float | None = 30.0
 
 
-@dataclass(slots=True)
-class Request:
+class Request(msgspec.Struct):
     """One HTTP request, fully built by the client."""
 
     method: str
     url: URL
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     body: bytes | None = None
 
     def __repr__(self) -> str:
@@ -44,14 +42,13 @@ class Request:
         )
 
 
-@dataclass(slots=True)
-class Response:
+class Response(msgspec.Struct):
     """One HTTP response; ``headers`` keys are lowercase."""
 
     status: int
     headers: dict[str, str]
     body: bytes = b""
-    cookies: dict[str, str] = field(default_factory=dict)
+    cookies: dict[str, str] = msgspec.field(default_factory=dict)
     url: URL | None = None
 
     def __repr__(self) -> str:

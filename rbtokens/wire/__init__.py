@@ -5,7 +5,14 @@ are registered by the modules that define them (:func:`register_item`).
 """
 
 from .decoding import check_type, decode_json, decode_response
-from .encoding import MAX_RESULTS, encode_form, encode_query, expand_template, merge_query
+from .encoding import (
+    MAX_RESULTS,
+    encode_form,
+    encode_query,
+    encoded,
+    expand_template,
+    merge_query,
+)
 from .errorbody import error_code, error_from_response, parse_retry_after
 from .mime import MIME_PREFIX, is_json_content_type, mime, mime_name
 from .registry import register_generic, register_page
@@ -30,6 +37,7 @@ __all__ = [
     "decode_response",
     "encode_form",
     "encode_query",
+    "encoded",
     "error_code",
     "error_from_response",
     "expand_template",

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,14 @@ from yarl import URL
 
 from ..errors import NavigationError
 
-__all__ = ["MAX_RESULTS", "encode_form", "encode_query", "expand_template", "merge_query"]
+__all__ = [
+    "MAX_RESULTS",
+    "encode_form",
+    "encode_query",
+    "encoded",
+    "expand_template",
+    "merge_query",
+]
 
 MAX_RESULTS = 200
 """Review Board silently caps ``max-results`` at 200; 0 loops and negatives crash."""
@@ -59,6 +67,30 @@ def encode_query(params: Mapping[str, Any]) -> dict[str, str]:
             text = _scalar(value)
         out[name] = text
     return out
+
+
+_ENCODED: dict[tuple[tuple[tuple[str, Any], ...], tuple[type, ...]], Mapping[str, str]] = {}
+
+
+def encoded(params: Mapping[str, Any]) -> Mapping[str, str]:
+    """:func:`encode_query`, read-only and cached: the same query is sent over and over."""
+    if not params:
+        return _EMPTY
+    try:
+        # The types too: True == 1 == 1.0, but they are sent differently.
+        key = (tuple(params.items()), tuple(map(type, params.values())))
+        hit = _ENCODED.get(key)
+    except TypeError:  # an unhashable value
+        return encode_query(params)
+    if hit is None:
+        hit = MappingProxyType(encode_query(params))
+        if len(_ENCODED) >= 256:
+            _ENCODED.clear()
+        _ENCODED[key] = hit
+    return hit
+
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 def _max_results(key: str, value: Any) -> int:

@@ -10,7 +10,6 @@ decoded again as builtins and its children are taken out
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -40,8 +39,7 @@ def _decoder(type_: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(type_, dec_hook=_expanded_hook)
 
 
-@dataclass(frozen=True, slots=True)
-class ItemSpec:
+class ItemSpec(msgspec.Struct, frozen=True):
     """How to decode one item mime type; ``key`` is None for an unwrapped body.
 
     ``inline`` lists ``(field, mime name)`` pairs the server inlines without
@@ -82,8 +80,7 @@ class ItemSpec:
         return item_from(raw, self.type, at="" if self.key is None else f".{self.key}")
 
 
-@dataclass(frozen=True, slots=True)
-class ListSpec:
+class ListSpec(msgspec.Struct, frozen=True):
     """How to decode one list mime type."""
 
     name: str

@@ -6,7 +6,6 @@ navigable ``ListResource``. :class:`ListOf` names the list a caller expects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
@@ -41,7 +40,6 @@ class Count(msgspec.Struct, kw_only=True):
 _T = TypeVar("_T")
 
 
-@dataclass(slots=True, eq=False)
 class Page:
     """One decoded page of a list resource.
 
@@ -49,15 +47,25 @@ class Page:
     which the decoders then build instead (:func:`~rbtokens.wire.registry.register_page`).
     """
 
-    items: list[Any]
-    item_type: type[Any]
-    links: dict[str, Link]
-    total_results: int | None
-    mimetype: str = ""
+    __slots__ = ("item_type", "items", "links", "mimetype", "total_results")
+
+    def __init__(
+        self,
+        *,
+        items: list[Any],
+        item_type: type[Any],
+        links: dict[str, Link],
+        total_results: int | None,
+        mimetype: str = "",
+    ) -> None:
+        self.items = items
+        self.item_type = item_type
+        self.links = links
+        self.total_results = total_results
+        self.mimetype = mimetype
 
 
-@dataclass(frozen=True, slots=True)
-class ListOf(Generic[_T]):
+class ListOf(msgspec.Struct, Generic[_T], frozen=True):
     """What a caller expects: a list whose items are ``item_type`` (or a subclass)."""
 
     item_type: type[_T]
