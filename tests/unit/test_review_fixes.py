@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from fakerb import BASE, FakeReviewBoard, error, ok
 from mypy import api as mypy_api
 from yarl import URL
 
@@ -36,6 +35,7 @@ from rbtokens.errors import (
     excerpt,
 )
 from rbtokens.transport import AiohttpTransport, MockTransport, Request, Response
+from tools.standin.testing import BASE, FakeReviewBoard, error, ok
 
 FAST = rbtokens.RetryPolicy(attempts=3, backoff=0.0)
 MIME = "application/vnd.reviewboard.org.{}+json"
