@@ -42,10 +42,11 @@ from .inprocess import InProcess, as_transport
 from .ratelimit import RateLimits
 from .records import TokenKind, TokenRecord, UserRecord
 from .server import StandIn, serve, serve_in_thread, start_standin
-from .service import ServerCost, Service
+from .service import BUSY_81, ServerCost, Service
 from .stats import StandInStats
 
 __all__ = [
+    "BUSY_81",
     "Behaviour",
     "Dataset",
     "Fault",

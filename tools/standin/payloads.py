@@ -23,6 +23,8 @@ View = tuple[tuple[str, ...] | None, tuple[str, ...] | None]
 """``(only_fields, only_links)``: None keeps everything, ``()`` keeps nothing."""
 FULL_VIEW: View = (None, None)
 _FRESH = timedelta(hours=1)
+PRIVATE_USER_FIELDS = ("email", "first_name", "last_name", "fullname")
+"""Hidden from anonymous requests (``UserResource.hidden_fields``)."""
 
 
 def link(href: str, method: str = "GET", title: str | None = None) -> dict[str, str]:
@@ -88,6 +90,7 @@ class Payloads:
         self.root = root.replace(CAPTURED_ORIGIN.encode(), origin.encode())
         self.info = info.replace(CAPTURED_ORIGIN.encode(), origin.encode())
         self._users: dict[View, dict[str, bytes]] = {FULL_VIEW: {}}
+        self._anonymous: dict[View, dict[str, bytes]] = {}
         self._tokens: dict[View, dict[int, bytes]] = {FULL_VIEW: {}}
 
     def warm(self) -> None:
@@ -98,7 +101,7 @@ class Payloads:
                 self.token(token)
 
     def forget_user(self, username: str) -> None:
-        for cache in self._users.values():
+        for cache in (*self._users.values(), *self._anonymous.values()):
             cache.pop(username, None)
 
     def forget_token(self, token_id: int) -> None:
@@ -107,14 +110,27 @@ class Payloads:
 
     def forget_all(self) -> None:
         self._users = {FULL_VIEW: {}}
+        self._anonymous = {}
         self._tokens = {FULL_VIEW: {}}
 
     # -- users -------------------------------------------------------------
 
-    def user(self, user: UserRecord, view: View = FULL_VIEW) -> bytes:
+    def user(self, user: UserRecord, view: View = FULL_VIEW, *, anonymous: bool = False) -> bytes:
+        if anonymous:
+            return _encoded(
+                self._anonymous, view, user.username, lambda: self.user_obj(user, anonymous=True)
+            )
         return _encoded(self._users, view, user.username, lambda: self.user_obj(user))
 
-    def user_obj(self, user: UserRecord) -> dict[str, Any]:
+    def user_obj(self, user: UserRecord, *, anonymous: bool = False) -> dict[str, Any]:
+        """A user item; an anonymous requester does not see the private fields."""
+        obj = self._user_obj(user)
+        if anonymous:
+            for name in PRIVATE_USER_FIELDS:
+                obj.pop(name, None)
+        return obj
+
+    def _user_obj(self, user: UserRecord) -> dict[str, Any]:
         base = f"{self.api}users/{user.username}/"
         digest = hashlib.md5(user.email.encode(), usedforsecurity=False).hexdigest()
         avatar = f"https://secure.gravatar.com/avatar/{digest}?s={{}}&d=mm"
@@ -146,7 +162,12 @@ class Payloads:
         }
 
     def user_with_tokens(
-        self, user: UserRecord, tokens: list[TokenRecord] | None, view: View
+        self,
+        user: UserRecord,
+        tokens: list[TokenRecord] | None,
+        view: View,
+        *,
+        anonymous: bool = False,
     ) -> bytes:
         """A user with ``expand=api_tokens``, as djblets serializes it.
 
@@ -154,7 +175,7 @@ class Payloads:
         tokens are inlined, in the same view (``only-fields``/``only-links``
         apply to them too). ``tokens=None`` inlines the user's own tokens.
         """
-        obj = self.user_obj(user)
+        obj = self.user_obj(user, anonymous=anonymous)
         href = obj["links"].pop("api_tokens")["href"]
         obj = apply_view(obj, view)
         obj["_expanded"] = {

@@ -27,6 +27,7 @@ from .stats import StandInStats
 from .wire import RB_500, encode, html, proxy_page, rate_limited
 
 __all__ = [
+    "BUSY_81",
     "CONTROL_PREFIX",
     "Outcome",
     "ServerCost",
@@ -45,6 +46,16 @@ class ServerCost:
     workers: int | None = None
     per_request: float = 0.0
     per_expanded_user: float = 0.0
+
+    @property
+    def free(self) -> bool:
+        """No queue and no work: answers are immediate."""
+        return self.workers is None and not self.per_request and not self.per_expanded_user
+
+
+BUSY_81 = ServerCost(workers=8, per_request=0.005, per_expanded_user=0.0033)
+"""Review Board 8.1 under gunicorn, roughly: 3.3 ms per user with
+``expand=api_tokens`` (0.65 s per 200-user page, measured), 5 ms per request."""
 
 
 @dataclass(slots=True)
@@ -148,7 +159,7 @@ class Service:
     async def work(self, request: Request, *, remote: str) -> Response:
         """The core's answer, holding a worker for its cost."""
         cost = self.cost
-        if cost.workers is None and not cost.per_request and not cost.per_expanded_user:
+        if cost.free:
             return self.core.handle(request, remote=remote)
         workers = self._semaphore(cost.workers)
         if workers is not None:

@@ -3,10 +3,17 @@
 Review Board 8.1 inlines every token of every user it serializes with
 ``expand=api_tokens`` and checks no permission doing so: anyone who may list
 users, anonymous requests included, gets them, secrets and all.
-``only-fields`` applies to the inlined tokens too, and the expansion is
-dropped unless ``only-fields`` and ``only-links`` (when given) keep
-``api_tokens``. Knobs: ``fix_expand_leak`` inlines only the tokens the
-requester may list; ``expansion`` models servers that ignore or empty it.
+``only-fields`` and ``only-links`` apply to the inlined tokens too. As
+djblets' ``serialize_object`` does it (checked on a running 8.1), the
+expansion is dropped when ``only-fields`` is given without ``api_tokens`` or
+``only-links`` is given empty; any other ``only-links`` keeps it (the
+``api_tokens`` link itself always gives way to ``_expanded``). Anonymous
+requests do not see ``email``, ``first_name``, ``last_name`` and
+``fullname``. The item takes no parameter but djblets' special ones and
+``render-avatars-at`` (400, "Field is not supported"); the list takes any.
+
+Knobs: ``fix_expand_leak`` inlines only the tokens the requester may list;
+``expansion`` models servers that ignore or empty it.
 """
 
 from __future__ import annotations
@@ -19,9 +26,15 @@ from .forms import truthy
 from .paging import list_links, page_of
 from .payloads import View, request_view
 from .records import TokenRecord, UserRecord
-from .wire import does_not_exist, encode
+from .wire import does_not_exist, encode, error
 
-__all__ = ["user_item", "users_list"]
+__all__ = ["ITEM_PARAMS", "user_item", "users_list"]
+
+ITEM_PARAMS = frozenset(
+    {"api_format", "callback", "_method", "expand", "only-fields", "only-links"}
+    | {"render-avatars-at"}
+)
+"""djblets' ``SPECIAL_PARAMS`` and the user item's own optional field."""
 
 
 def expands_tokens(call: Call, view: View) -> bool:
@@ -33,7 +46,7 @@ def expands_tokens(call: Call, view: View) -> bool:
     return (
         "api_tokens" in call.query.get("expand", "").split(",")
         and (fields is None or "api_tokens" in fields)
-        and (links is None or "api_tokens" in links)
+        and links != ()
     )
 
 
@@ -48,10 +61,11 @@ def _inlined(call: Call, user: UserRecord) -> list[TokenRecord] | None:
 
 
 def _item(call: Call, user: UserRecord, view: View, expand: bool) -> bytes:
+    anonymous = call.ident.user is None
     if not expand:
-        return call.payloads.user(user, view)
+        return call.payloads.user(user, view, anonymous=anonymous)
     call.expanded_users += 1
-    return call.payloads.user_with_tokens(user, _inlined(call, user), view)
+    return call.payloads.user_with_tokens(user, _inlined(call, user), view, anonymous=anonymous)
 
 
 def users_list(call: Call, dataset: Dataset) -> Response:
@@ -86,6 +100,10 @@ def users_list(call: Call, dataset: Dataset) -> Response:
 
 def user_item(call: Call, dataset: Dataset, username: str) -> Response:
     """``GET /api/users/{username}/``."""
+    unsupported = sorted(set(call.query) - ITEM_PARAMS)
+    if unsupported:
+        fields = {name: ["Field is not supported"] for name in unsupported}
+        return error(400, 105, "One or more fields had errors", fields=fields)
     user = dataset.users.get(username)
     if user is None:
         return does_not_exist()
