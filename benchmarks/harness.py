@@ -92,15 +92,16 @@ class Measurement:
 
 
 class StandInProcess:
-    """``tools/standin.py`` in its own process."""
+    """The stand-in (``python -m tools.standin``) in its own process."""
 
     def __init__(self, **options: Any) -> None:
-        args = [PYTHON, str(ROOT / "tools" / "standin.py"), "--port", "0"]
+        args = [PYTHON, "-m", "tools.standin", "--port", "0"]
         for key, value in options.items():
             args += [f"--{key.replace('_', '-')}", str(value)]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             args,
+            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,

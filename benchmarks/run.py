@@ -3,7 +3,7 @@
 
     python benchmarks/run.py [--users 1000,2000] [--quick] [--repeat 3]
 
-For each users count, the stand-in (``tools/standin.py``, its own process,
+For each users count, the stand-in (``python -m tools.standin``, its own process,
 20 ms added to every response, users with 0 to 3 tokens of mixed kinds)
 serves the same audit to:
 
@@ -351,8 +351,8 @@ def render(res: dict[str, Any]) -> str:
         "",
         "Every client runs as its own process and is measured whole (interpreter start, imports, "
         "audit, output): wall time, CPU = user + sys of the child (`os.wait4`), peak RSS. The "
-        "server is `tools/standin.py` in another process: Review Board 8.1's payloads, paging "
-        "and session cookie. The fast contenders run interleaved, "
+        "server is `python -m tools.standin` in another process: Review Board 8.1's payloads, "
+        "paging and session cookie. The fast contenders run interleaved, "
         f"{res['repeat']} times each (medians shown); RBTools sequential runs once at 20 ms and "
         f"{res['repeat']} times with no delay. Bytecode is cached (as for an installed package).",
         "",

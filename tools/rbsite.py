@@ -8,6 +8,7 @@ This module is used two ways:
 * from the command line::
 
       python tools/rbsite.py serve [--seed test|demo] [--users N] [--port P]
+                                   [--setting NAME=VALUE ...] [--cache file|locmem]
       python tools/rbsite.py demo [--users N] [-- extra "rbtokens audit" args]
 
 It only uses the standard library at module level, because the same file is
@@ -73,7 +74,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -244,8 +245,19 @@ def ensure_venv(path: Path | None = None) -> Path:
 # ---------------------------------------------------------------------------
 
 
-def build_site(workdir: Path, venv: Path, *, admin_password: str) -> Path:
-    """Run ``rb-site install`` in ``workdir/site`` and apply our settings."""
+def build_site(
+    workdir: Path,
+    venv: Path,
+    *,
+    admin_password: str,
+    settings: Mapping[str, str] | None = None,
+) -> Path:
+    """Run ``rb-site install`` in ``workdir/site`` and apply our settings.
+
+    ``settings`` (name → value) are appended to ``settings_local.py`` after
+    :data:`SETTINGS_OVERRIDES`, so they win (e.g. a low
+    ``API_ANONYMOUS_LIMIT_RATE``).
+    """
     site_dir = workdir / "site"
     if site_dir.exists():
         raise SiteError(f"{site_dir} already exists; use an empty work directory")
@@ -297,7 +309,28 @@ def build_site(workdir: Path, venv: Path, *, admin_password: str) -> Path:
         )
     with open(site_dir / "conf" / "settings_local.py", "a") as fp:
         fp.write(SETTINGS_OVERRIDES)
+        for name, value in (settings or {}).items():
+            if not name.isidentifier() or not name.isupper():
+                raise ValueError(f"not a Django setting name: {name!r}")
+            fp.write(f"{name} = {value!r}\n")
     return site_dir
+
+
+#: Run with manage(): make the site's cache one process's local memory. The
+#: siteconfig's ``cache_backend`` overrides ``CACHES`` in settings_local.py.
+#: Only a site served by one process may use it (the server; manage() runs
+#: then see their own, empty cache), but its counters are exact: the file
+#: cache loses concurrent increments (djblets' rate limits undercount 2-6x).
+LOCMEM_CACHE_CODE = """
+from djblets.siteconfig.models import SiteConfiguration
+siteconfig = SiteConfiguration.objects.get_current()
+siteconfig.set("cache_backend", {"default": {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "rbtokens-site",
+}})
+siteconfig.save()
+print(siteconfig.get("cache_backend"))
+"""
 
 
 def _run_in_venv(
@@ -545,15 +578,21 @@ def running_site(
     users: int = 0,
     venv: Path | None = None,
     port: int = 0,
+    settings: Mapping[str, str] | None = None,
+    cache: str = "file",
 ) -> Iterator[Site]:
     """Build, seed and serve a fresh site; stop it on exit.
 
     ``workdir`` must be empty or absent; a temporary directory is used when
     it is None (removed afterwards unless the site failed to come up or
-    ``$RBTOKENS_KEEP_SITE`` is set).
+    ``$RBTOKENS_KEEP_SITE`` is set). ``settings`` go to settings_local.py;
+    ``cache="locmem"`` serves the site from one process's memory cache (see
+    :data:`LOCMEM_CACHE_CODE`), which rate-limit tests need.
     """
     if seed not in ("test", "demo"):
         raise ValueError(f"unknown seed {seed!r} (expected 'test' or 'demo')")
+    if cache not in ("file", "locmem"):
+        raise ValueError(f"unknown cache {cache!r} (expected 'file' or 'locmem')")
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     venv = ensure_venv(venv)
@@ -571,7 +610,7 @@ def running_site(
     try:
         t = time.monotonic()
         _log(f"building site in {work}")
-        site_dir = build_site(work, venv, admin_password=admin_password)
+        site_dir = build_site(work, venv, admin_password=admin_password, settings=settings)
         timings["build"] = time.monotonic() - t
 
         t = time.monotonic()
@@ -585,6 +624,10 @@ def running_site(
             manifest_path=manifest_path,
         )
         timings["seed"] = time.monotonic() - t
+        if cache == "locmem":
+            switched = _run_in_venv(venv, site_dir, "_exec", stdin=LOCMEM_CACHE_CODE, timeout=120)
+            if switched.returncode != 0:
+                raise SiteError(f"could not switch to a locmem cache:\n{switched.stderr[-4000:]}")
 
         t = time.monotonic()
         log_path = work / "logs" / "server.log"
@@ -642,12 +685,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     users = args.users
     if users is None:
         users = DEFAULT_DEMO_USERS if args.seed == "demo" else 0
+    settings = dict(item.split("=", 1) for item in args.setting)
     with running_site(
         workdir=args.workdir,
         seed=args.seed,
         users=users,
         venv=args.venv,
         port=args.port,
+        settings=settings,
+        cache=args.cache,
     ) as site:
         print(f"Review Board {RB_VERSION} is serving at {site.url}", flush=True)
         print(f"  admin username: {site.admin_username}", flush=True)
@@ -724,6 +770,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p_serve.add_argument(
         "--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)"
+    )
+    p_serve.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a settings_local.py override, e.g. API_ANONYMOUS_LIMIT_RATE=30/m (repeatable)",
+    )
+    p_serve.add_argument(
+        "--cache",
+        choices=("file", "locmem"),
+        default="file",
+        help="locmem: one process's memory cache (exact rate-limit counts)",
     )
     common(p_serve)
 

@@ -1,6 +1,6 @@
 """Helpers for the fault-injection, load and cancellation tests (``tests/faults``).
 
-They run against ``tools/standin.py``, a Review Board-shaped aiohttp server
+They run against ``tools/standin/`` (``tools.standin``), a Review Board-shaped aiohttp server
 with a fault-injection hook. ``leak_check`` wraps a test and fails it if the
 test left a connection, a file descriptor, a task, a ``ResourceWarning`` or an
 "Unclosed client session" behind.

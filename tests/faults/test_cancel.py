@@ -141,7 +141,8 @@ def _wait(condition: Any, timeout: float = 60) -> None:
 @pytest.fixture(scope="module")
 def standin_process() -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tools" / "standin.py"), "--users", "4000", "--delay", "0.02"],
+        [sys.executable, "-m", "tools.standin", "--users", "4000", "--delay", "0.02"],
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from fakerb import BASE, FakeReviewBoard, error, token_payload, user_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from recording import is_anonymous
@@ -35,6 +34,7 @@ from rbtokens.auditing import (
 )
 from rbtokens.policy import METHODS, POLICY_IDS, READ_ONLY, is_allowed, is_unrestricted
 from rbtokens.transport import MockTransport, Request, Response
+from tools.standin.testing import BASE, FakeReviewBoard, error, token_payload, user_payload
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

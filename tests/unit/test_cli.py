@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tokenfake import BASE, FakeTokenServer, html
 
 from rbtokens.cli import EPILOG, VERBS, Output, main
 from rbtokens.policy import READ_ONLY
 from rbtokens.transport import Request, Response
+from tools.standin.testing import BASE, FakeTokenServer, html
 
 LOGIN = ["--server", BASE, "--username", "admin", "--password", "admin-pw"]
 NOW = datetime.now(UTC)

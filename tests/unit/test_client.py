@@ -7,12 +7,12 @@ import gc
 import json
 
 import pytest
-from fakerb import BASE, FakeReviewBoard, error, ok
 from yarl import URL
 
 import rbtokens
 from rbtokens import APIToken, ListResource, RBClient, User
 from rbtokens.transport import Request, Response
+from tools.standin.testing import BASE, FakeReviewBoard, error, ok, token_payload
 
 FAST = rbtokens.RetryPolicy(attempts=3, backoff=0.0)
 
@@ -139,6 +139,7 @@ async def test_failed_login_is_sent_once_and_shared() -> None:
 async def test_api_token_auth_header() -> None:
     fake = FakeReviewBoard()
     secret = "rbp_" + "A" * 251
+    fake.tokens["u000"].append(token_payload("u000", 99, token=secret))  # a token it knows
     async with RBClient(BASE, api_token=secret, transport=fake.transport) as client:
         await client.get_root()
         await client.get_session()
@@ -241,6 +242,15 @@ async def test_update_sends_a_form() -> None:
 
 async def test_missing_link_is_a_navigation_error() -> None:
     fake = FakeReviewBoard()
+
+    def without_create(request: Request) -> Response:
+        # Review Board always links ``create`` on a list: serve one without it.
+        resp = fake.route(request)
+        payload = json.loads(resp.body)
+        del payload["links"]["create"]
+        return Response(200, resp.headers, json.dumps(payload).encode())
+
+    fake.overrides[("GET", "/api/users/u000/api-tokens/")] = without_create
     async with client_for(fake) as client:
         tokens = await (await client.get_root()).get_api_tokens(username="u000")
         with pytest.raises(rbtokens.NavigationError, match="create"):

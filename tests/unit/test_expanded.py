@@ -1,7 +1,7 @@
 """Expanded children (``expand=``) become typed, bound resources.
 
 The payloads are built here by hand from the user and token items of the
-captured Review Board 8.1 fixtures (``fakerb.user_payload``,
+captured Review Board 8.1 fixtures (``tools.standin.testing.user_payload``,
 ``token_payload``), arranged the way the server arranges them for
 ``?expand=``: an ``_expanded`` object per item, the expanded field inlined,
 and the expanded list's link dropped. ``tests/integration/test_expanded_live.py``
@@ -19,7 +19,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from fakerb import BASE, MIME, FakeReviewBoard, _rebase, ok, token_payload, user_payload
 from payloads import body, load
 from rich.pretty import pretty_repr
 
@@ -27,6 +26,15 @@ import rbtokens
 from rbtokens import APIToken, GenericItem, ItemResource, RBClient, Session, User
 from rbtokens.transport import Request, Response
 from rbtokens.wire import ItemSpec, ListSpec, decode_response, registry
+from tools.standin.testing import (
+    BASE,
+    MIME,
+    FakeReviewBoard,
+    _rebase,
+    ok,
+    token_payload,
+    user_payload,
+)
 
 FAST = rbtokens.RetryPolicy(attempts=1, backoff=0.0)
 TOKEN_MIME = MIME.format("api-token")
@@ -518,6 +526,8 @@ class ExpandingRB(FakeReviewBoard):
 
     def route(self, request: Request) -> Response:
         response = super().route(request)
+        if response.status != 200:  # e.g. a 304 to a conditional GET: no body
+            return response
         expand = request.url.query.get("expand", "")
         path = request.url.path
         data = json.loads(response.body)

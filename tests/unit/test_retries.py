@@ -15,13 +15,12 @@ from typing import Any
 
 import aiohttp
 import anyio
-import fakerb
 import pytest
 from aiohttp import web
-from fakerb import FakeReviewBoard
 from yarl import URL
 
 import rbtokens
+import tools.standin.testing as fakerb
 from rbtokens import (
     ConnectError,
     DoesNotExistError,
@@ -37,6 +36,7 @@ from rbtokens import (
     TokenGenerationError,
 )
 from rbtokens.transport import MockTransport, Request, Response
+from tools.standin.testing import FakeReviewBoard
 
 BASE = "https://rb.test/"
 ITEM_URL = "https://rb.test/api/users/alice/api-tokens/7/"

@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from fakerb import BASE, FakeReviewBoard, error, ok
 from mypy import api as mypy_api
 from yarl import URL
 
@@ -35,6 +34,7 @@ from rbtokens.errors import (
 )
 from rbtokens.transport import AiohttpTransport, MockTransport, Request, Response
 from rbtokens.wire import encode_form, encode_query, error_from_response
+from tools.standin.testing import BASE, FakeReviewBoard, error, ok
 
 FAST = rbtokens.RetryPolicy(attempts=3, backoff=0.0)
 MIME = "application/vnd.reviewboard.org.{}+json"

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from fakerb import BASE as FAKE_BASE
-from fakerb import FakeReviewBoard
 
 from rbtokens import (
     ConnectError,
@@ -29,6 +27,8 @@ from rbtokens import (
     TransportError,
 )
 from rbtokens.cli import main as cli_main
+from tools.standin.testing import BASE as FAKE_BASE
+from tools.standin.testing import FakeReviewBoard
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from tokenfake import BASE, FakeTokenServer, api_error, html
 
 import rbtokens
 from rbtokens import (
@@ -28,6 +27,7 @@ from rbtokens import (
 from rbtokens.errors import ConnectError
 from rbtokens.tokens import ROTATION_KEY
 from rbtokens.transport import Request, Response
+from tools.standin.testing import BASE, FakeTokenServer, api_error, html
 
 FAST = rbtokens.RetryPolicy(attempts=3, backoff=0.0)
 
