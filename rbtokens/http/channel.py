@@ -35,6 +35,7 @@ from ..wire import (
     merge_query,
 )
 from .auth import SESSION_COOKIE, Auth
+from .budget import Budget, allowance
 from .origin import CREDENTIAL_HEADERS, SERVER_CREDENTIALS, Origin, without
 from .retry import IDEMPOTENT, RetryPolicy, may_retry, retry_delay
 from .stats import ClientStats
@@ -66,6 +67,7 @@ class Channel:
         self.retry = retry
         self.headers = dict(headers)
         self.stats = auth.stats
+        self.budget = Budget(self.stats)
         self.closed = False
         self._query_cache: dict[tuple[tuple[str, Any], ...], str] = {}
 
@@ -208,15 +210,26 @@ class Channel:
         session = self.origin.base_url.join(URL("api/session/"))
         return method == "DELETE" and url.with_query(None) == session
 
+    def _bucket(self, auth: bool) -> str:
+        """Which rate-limit window a request draws on (see :mod:`.budget`)."""
+        if not auth:
+            return "anonymous"
+        if self.auth.header_mode or self.auth.cookie is None:
+            return "authorization"
+        return "session"
+
     async def _send_with_retries(
         self, method: str, url: URL, headers: dict[str, str], body: bytes | None, auth: bool
     ) -> tuple[Response, str | None]:
         """Send with retries; returns the response and the session cookie it carried."""
         policy = self.retry
+        max_wait = allowance(policy.max_retry_after)
         attempt = 0
         while True:
             attempt += 1
             self.check_open()
+            bucket = self._bucket(auth)
+            await self.budget.admit(bucket, max_wait=max_wait, url=str(url))
             try:
                 if auth:
                     response, sent_cookie = await self.auth.attempt(
@@ -235,7 +248,12 @@ class Channel:
                 self.stats.retries += 1
                 await anyio.sleep(delay)
                 continue
-            wait = retry_delay(method, response, attempt, policy)
+            wait = retry_delay(method, response, attempt, policy, max_wait=max_wait)
+            closed = response.status == 429 and self.budget.note(bucket, response) is not None
+            if closed and wait is not None:
+                log.info("%s %s answered 429; waiting for the rate-limit window", method, url)
+                self.stats.retries += 1
+                continue  # admit() waits for the window, with every other request
             if wait is None:
                 if attempt > 1 and method == "DELETE" and response.status == 404:
                     # The first attempt deleted it and its answer was lost.
@@ -245,8 +263,6 @@ class Channel:
                 "%s %s answered %d; retry %d in %.2fs", method, url, response.status, attempt, wait
             )
             self.stats.retries += 1
-            if response.status == 429:
-                self.stats.rate_limited_seconds += wait
             await anyio.sleep(wait)
 
     async def _send_following(

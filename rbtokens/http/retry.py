@@ -44,8 +44,13 @@ def _code(response: Response) -> int | None:
     return error_code(response.status, response.headers, response.body)
 
 
-def retry_delay(method: str, response: Response, attempt: int, policy: RetryPolicy) -> float | None:
-    """Seconds to wait before sending again, or None to return ``response``."""
+def retry_delay(
+    method: str, response: Response, attempt: int, policy: RetryPolicy, *, max_wait: float
+) -> float | None:
+    """Seconds to wait before sending again, or None to return ``response``.
+
+    A 429's ``Retry-After`` is waited when it is at most ``max_wait``.
+    """
     if attempt >= policy.attempts:
         return None
     status = response.status
@@ -56,9 +61,7 @@ def retry_delay(method: str, response: Response, attempt: int, policy: RetryPoli
         after = parse_retry_after(response.headers.get("retry-after"))
         if after is None:
             return policy.delay(attempt)
-        if after > policy.max_retry_after:
-            return None
-        return after + random.uniform(0, 0.1)  # noqa: S311
+        return None if after > max_wait else after
     if method == "POST" and status >= 500 and _code(response) == 228:
         return policy.delay(attempt)
     if method in IDEMPOTENT and status in _RETRY_STATUSES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 __all__ = ["ClientStats"]
@@ -14,3 +16,6 @@ class ClientStats(msgspec.Struct):
     retries: int = 0
     logins: int = 0
     rate_limited_seconds: float = 0.0
+    """Wall-clock seconds spent waiting for a rate-limit window to reopen."""
+    waiting_until: datetime | None = None
+    """While requests wait for a window: when it reopens (UTC)."""
