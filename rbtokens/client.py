@@ -22,7 +22,7 @@ from .errors import ClientStateError, NavigationError, UnexpectedContentType
 from .http import Auth, Channel, ClientStats, Origin, RetryPolicy, is_loopback
 from .resources import Resource, Root, Session, adopt, expectation, weak
 from .tokens import Tokens
-from .transport import AiohttpTransport, Timeouts, Transport
+from .transport import AiohttpTransport, Response, Timeouts, Transport
 from .wire import encode_query
 
 __all__ = ["ClientStats", "RBClient", "RBTokensWarning", "RetryPolicy"]
@@ -58,6 +58,33 @@ def _base_url(url: str | URL) -> URL:
     if base.explicit_port is not None and base.explicit_port == _DEFAULT_PORTS[base.scheme]:
         base = base.with_port(None)  # https://h:443/ and https://h/ are one origin
     return base.with_query(None).with_fragment(None)
+
+
+def _warn_if_insecure(
+    base: URL, *, verify: bool | str | ssl.SSLContext, password: str | None, api_token: str | None
+) -> None:
+    if verify is False:
+        warnings.warn(
+            "TLS verification is disabled: the server's identity is not checked",
+            RBTokensWarning,
+            stacklevel=3,
+        )
+    secret = "a password" if password is not None else "an API token" if api_token else None
+    if secret and base.scheme == "http" and not is_loopback(base.host):
+        warnings.warn(
+            f"sending {secret} over plain http:// to {base.host}", RBTokensWarning, stacklevel=3
+        )
+
+
+def _api_path(api_url: URL, path: str) -> URL:
+    # Review Board needs the trailing slash on the path, never after a query.
+    path, sep, rest = path.lstrip("/").partition("?")
+    if path and not path.endswith("/"):
+        path += "/"
+    try:
+        return api_url.join(URL(path + sep + rest))
+    except ValueError as exc:
+        raise NavigationError(f"invalid path {redact(path)!r}: {exc}") from None
 
 
 class RBClient:
@@ -125,19 +152,7 @@ class RBClient:
         self._state = _State.UNOPENED
         self._ref = weak(self)
         self._tokens: Tokens | None = None
-        if verify is False:
-            warnings.warn(
-                "TLS verification is disabled: the server's identity is not checked",
-                RBTokensWarning,
-                stacklevel=2,
-            )
-        secret = "a password" if password is not None else "an API token" if api_token else None
-        if secret and base.scheme == "http" and not is_loopback(base.host):
-            warnings.warn(
-                f"sending {secret} over plain http:// to {base.host}",
-                RBTokensWarning,
-                stacklevel=2,
-            )
+        _warn_if_insecure(base, verify=verify, password=password, api_token=api_token)
 
     def __repr__(self) -> str:
         kind = self._channel.auth.kind
@@ -229,7 +244,7 @@ class RBClient:
 
     async def get_path(self, path: str, **query: Any) -> Any:
         """GET a path relative to the API root, e.g. ``"users/alice/"``."""
-        return await self.request("GET", self._api_path(path), query=encode_query(query))
+        return await self.request("GET", _api_path(self.api_url, path), query=encode_query(query))
 
     async def get_json(self, path_or_url: str | URL, **query: Any) -> Any:
         """GET a path (relative to the API root) or URL; return its JSON as sent.
@@ -239,18 +254,8 @@ class RBClient:
         """
         target = URL(str(path_or_url))
         if not target.is_absolute():
-            target = self._api_path(str(path_or_url))
+            target = _api_path(self.api_url, str(path_or_url))
         return await self.request_json("GET", target, query=encode_query(query))
-
-    def _api_path(self, path: str) -> URL:
-        # Review Board needs the trailing slash on the path, never after a query.
-        path, sep, rest = path.lstrip("/").partition("?")
-        if path and not path.endswith("/"):
-            path += "/"
-        try:
-            return self.api_url.join(URL(path + sep + rest))
-        except ValueError as exc:
-            raise NavigationError(f"invalid path {redact(path)!r}: {exc}") from None
 
     async def get_url(self, url: str | URL, **query: Any) -> Any:
         """GET an absolute URL on this server."""
@@ -341,6 +346,23 @@ class RBClient:
         decoded = channel.decode(response, target, wanted)
         return adopt(decoded, self._ref, response.headers.get("etag"))
 
+    async def request_as(
+        self,
+        method: str,
+        url: str | URL,
+        shape: type[_R],
+        *,
+        query: Mapping[str, Any] | None = None,
+        anonymous: bool = False,
+    ) -> _R:
+        """Send one request; decode its checked answer into ``shape`` (any msgspec type).
+
+        For payloads trimmed with ``only_fields``: a Struct of just the fields
+        read decodes faster than the full resource, and is not a resource.
+        """
+        response, target = await self._send(method, url, query, anonymous)
+        return self._channel.decode_as(response, target, shape)
+
     async def request_json(
         self,
         method: str,
@@ -350,7 +372,12 @@ class RBClient:
         anonymous: bool = False,
     ) -> Any:
         """Send one request; return its checked JSON payload as sent (no Struct)."""
+        response, target = await self._send(method, url, query, anonymous)
+        return self._channel.decode_json(response, target)
+
+    async def _send(
+        self, method: str, url: str | URL, query: Mapping[str, Any] | None, anonymous: bool
+    ) -> tuple[Response, URL]:
         if self._state is _State.CLOSED:
             raise ClientStateError("this RBClient is closed")
-        response, target = await self._channel.send(method, url, query=query, anonymous=anonymous)
-        return self._channel.decode_json(response, target)
+        return await self._channel.send(method, url, query=query, anonymous=anonymous)

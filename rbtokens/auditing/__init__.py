@@ -37,11 +37,12 @@ refuses every token of an inactive user (401), but the token works again if
 the account is reactivated, which is what ``inactive-owner`` reports.
 """
 
+from .choose import WalkChoice
 from .exposure import Exposure
 from .judge import judge_tokens
 from .protocols import ProgressCallback
 from .remediate import RevokeResult, revoke_findings, validate_revoke_rules
-from .report import ExposureCheck, Failure, Finding, Report, Summary, TokenRecord
+from .report import ExposureCheck, Failure, Finding, Report, Summary, TokenRecord, WalkKind
 from .ruleset import DEFAULT_SEVERITIES, RULES, SERVER_RULES, USER_RULES, Rules, Severity
 from .run import AuditStream, audit, audit_stream
 from .walk import FORBIDDEN_LIMIT, TOKEN_FIELDS
@@ -65,6 +66,8 @@ __all__ = [
     "Severity",
     "Summary",
     "TokenRecord",
+    "WalkChoice",
+    "WalkKind",
     "audit",
     "audit_stream",
     "judge_tokens",

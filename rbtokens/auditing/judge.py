@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from ..resources import APIToken
 from .report import Finding, TokenRecord
-from .rules import UNUSABLE_RULES, USABLE_RULES, USER_RULES_TABLE, Thresholds
+from .rules import UNUSABLE_RULES, USABLE_RULES, USER_RULES_TABLE, Thresholds, TokenFacts
 from .ruleset import Rules
 
 __all__ = ["Judge", "judge_tokens"]
@@ -31,7 +30,7 @@ class Judge:
         self,
         username: str,
         active: bool,
-        tokens: Iterable[APIToken],
+        tokens: Iterable[TokenFacts],
         records: list[TokenRecord],
         findings: list[Finding],
     ) -> int:
@@ -85,7 +84,7 @@ class Judge:
 
 def judge_tokens(
     username: str,
-    tokens: Iterable[APIToken],
+    tokens: Iterable[TokenFacts],
     *,
     active: bool = True,
     rules: Rules | None = None,

@@ -18,10 +18,16 @@ __all__ = [
     "Summary",
     "Tally",
     "TokenRecord",
+    "WalkKind",
     "failure",
 ]
 
-ExposureCheck = Literal["exposed", "not-exposed", "anonymous-refused", "no-tokens", "failed", "off"]
+WalkKind = Literal["bulk", "per-user"]
+"""How an audit read the users' tokens (see :mod:`rbtokens.auditing.choose`)."""
+
+ExposureCheck = Literal[
+    "exposed", "not-exposed", "anonymous-refused", "rate-limited", "no-tokens", "failed", "off"
+]
 """What the secrets-exposed check found (see :mod:`rbtokens.auditing.exposure`)."""
 
 
@@ -66,6 +72,8 @@ class Failure(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     error: str
     error_type: str = ""
     http_status: int | None = None
+    retry_at: datetime | None = None
+    """For a rate limit: when the server takes requests again (UTC)."""
 
 
 class Summary(msgspec.Struct, kw_only=True):
@@ -89,6 +97,12 @@ class Summary(msgspec.Struct, kw_only=True):
     retries: int
     rate_limited_seconds: float
     exposure_check: ExposureCheck = "off"
+    walk: WalkKind = "per-user"
+    """How the users' tokens were read: ``bulk`` or ``per-user``."""
+    walk_reason: str = ""
+    """Why that walk ran."""
+    retry_at: datetime | None = None
+    """When the audit was stopped by a rate limit: when to run it again (UTC)."""
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -123,6 +137,7 @@ def failure(username: str | None, exc: BaseException, *, prefix: str = "") -> Fa
         error=prefix + str(exc),
         error_type=type(exc).__name__,
         http_status=getattr(exc, "http_status", None),
+        retry_at=getattr(exc, "retry_at", None),
     )
 
 
@@ -138,6 +153,8 @@ class Tally(msgspec.Struct):
     inactive: int = 0
     usable: int = 0
     exposure: ExposureCheck = "off"
+    walk: WalkKind = "per-user"
+    walk_reason: str = ""
 
     def report(
         self,
@@ -181,6 +198,9 @@ class Tally(msgspec.Struct):
             retries=retries,
             rate_limited_seconds=round(waited, 3),
             exposure_check=self.exposure,
+            walk=self.walk,
+            walk_reason=self.walk_reason,
+            retry_at=max((f.retry_at for f in self.failures if f.retry_at), default=None),
         )
         return Report(
             summary=summary,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import msgspec
 
 from ..policy import is_unrestricted
-from ..resources import APIToken
 from .report import TokenRecord
 from .ruleset import Rules
 
@@ -25,9 +25,69 @@ __all__ = [
     "USABLE_RULES",
     "USER_RULES_TABLE",
     "Thresholds",
+    "TokenFacts",
     "TokenRule",
     "UserRule",
 ]
+
+
+class TokenFacts(Protocol):
+    """What the rules read of a token: an :class:`~rbtokens.APIToken` or the bulk walk's."""
+
+    @property
+    def id(self) -> int:
+        """The token's id."""
+        ...
+
+    @property
+    def note(self) -> str:
+        """Its note."""
+        ...
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        """Its access policy."""
+        ...
+
+    @property
+    def expires(self) -> datetime | None:
+        """When it expires (aware)."""
+        ...
+
+    @property
+    def expired(self) -> bool:
+        """The server's ``expired``."""
+        ...
+
+    @property
+    def valid(self) -> bool:
+        """The server's ``valid`` (it ignores expiry)."""
+        ...
+
+    @property
+    def invalid_reason(self) -> str:
+        """Why it was invalidated."""
+        ...
+
+    @property
+    def last_used(self) -> datetime | None:
+        """When it was last used (aware)."""
+        ...
+
+    @property
+    def time_added(self) -> datetime | None:
+        """When it was added (aware)."""
+        ...
+
+    @property
+    def token_generator_id(self) -> str:
+        """``vendor_checksum`` or ``legacy_sha1``."""
+        ...
+
+    @property
+    def deprecated(self) -> bool:
+        """Whether its format is deprecated."""
+        ...
 
 
 class Thresholds(msgspec.Struct, frozen=True):
@@ -55,7 +115,7 @@ class Thresholds(msgspec.Struct, frozen=True):
         )
 
 
-TokenRule = Callable[[Thresholds, TokenRecord, APIToken], str | None]
+TokenRule = Callable[[Thresholds, TokenRecord, TokenFacts], str | None]
 UserRule = Callable[[Thresholds, int], str | None]
 
 
@@ -93,7 +153,7 @@ def _date(value: datetime) -> str:
 # -- token rules -----------------------------------------------------------------------
 
 
-def expired(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def expired(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """An expired token still on record."""
     if not rec.expired:
         return None
@@ -101,7 +161,7 @@ def expired(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     return f"expired{when}; the record can go"
 
 
-def invalid(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def invalid(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """An invalidated token still on record."""
     if rec.valid:
         return None
@@ -109,12 +169,12 @@ def invalid(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     return f"invalidated{reason}; the record can go"
 
 
-def no_expiry(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def no_expiry(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token that never expires."""
     return "never expires" if rec.expires is None else None
 
 
-def expiring_soon(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def expiring_soon(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token that expires within the window."""
     expires = rec.expires
     if expires is None or expires > th.expiring_before:
@@ -122,7 +182,7 @@ def expiring_soon(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | No
     return f"expires in {_span(expires - th.now)} ({_date(expires)})"
 
 
-def never_used(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def never_used(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token added long ago and never used."""
     added = rec.time_added
     if rec.last_used is not None or added is None:
@@ -132,7 +192,7 @@ def never_used(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     return "never used since it was added " + _age(th.now - added, th.never_used_days)
 
 
-def stale(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def stale(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token last used long ago."""
     last_used = rec.last_used
     if last_used is None or last_used >= th.stale_before:
@@ -140,7 +200,7 @@ def stale(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
     return f"last used {_age(th.now - last_used, th.stale_days)} ({_date(last_used)})"
 
 
-def unrestricted_policy(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def unrestricted_policy(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token whose global policy section denies nothing."""
     if not is_unrestricted(token.policy):
         return None
@@ -152,7 +212,7 @@ def unrestricted_policy(th: Thresholds, rec: TokenRecord, token: APIToken) -> st
     return f"full access: {what}"
 
 
-def deprecated_generator(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def deprecated_generator(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token in the legacy SHA-1 format."""
     legacy = rec.token_generator_id == "legacy_sha1"  # noqa: S105
     if not (rec.deprecated or legacy):
@@ -160,7 +220,7 @@ def deprecated_generator(th: Thresholds, rec: TokenRecord, token: APIToken) -> s
     return f"deprecated token format ({rec.token_generator_id or 'deprecated'}); rotate it"
 
 
-def inactive_owner(th: Thresholds, rec: TokenRecord, token: APIToken) -> str | None:
+def inactive_owner(th: Thresholds, rec: TokenRecord, token: TokenFacts) -> str | None:
     """A usable token whose owner is inactive."""
     if rec.owner_active:
         return None

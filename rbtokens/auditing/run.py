@@ -11,10 +11,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..errors import first_error
+from .choose import WalkChoice
 from .protocols import AuditClient, ProgressCallback
 from .report import Failure, Finding, Report
 from .ruleset import Rules
-from .walk import Walk
+from .runner import WAIT_MAX, Auditor
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -25,30 +26,42 @@ __all__ = ["AuditStream", "audit", "audit_stream"]
 async def audit(
     client: AuditClient,
     *,
-    concurrency: int = 32,
+    concurrency: int | None = None,
     rules: Rules | None = None,
     now: datetime | None = None,
     users: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
+    walk: WalkChoice = "per-user",
+    wait: bool = False,
+    wait_max: float = WAIT_MAX,
 ) -> Report:
     """Audit every API token on the server (or those of ``users``).
 
     ``client`` must log in with a password, as an administrator to see every
-    user's tokens. At most ``concurrency`` requests are in flight. ``now``
-    (aware) fixes the clock the rules use. Users whose tokens cannot be read
-    are listed in ``report.failures``. A refused login raises
-    :class:`~rbtokens.errors.AuthenticationError`.
+    user's tokens. ``walk`` is ``auto`` (the bulk listing for a login shown
+    to be an administrator's, verified; else one token list per user),
+    ``bulk`` or ``per-user``; ``report.summary.walk`` and ``walk_reason``
+    say which ran and why. At most ``concurrency`` requests are in flight
+    (default: 4 users pages for the bulk walk, 32 token lists per user).
+    ``now`` (aware) fixes the clock the rules use. With ``wait``, a closed
+    rate-limit window of up to ``wait_max`` seconds is waited out; a longer
+    one ends the audit incomplete, with ``summary.retry_at``. Users whose
+    tokens cannot be read are listed in ``report.failures``. A refused login
+    raises :class:`~rbtokens.errors.AuthenticationError`.
     """
-    walk = Walk(
+    auditor = Auditor(
         client,
         concurrency=concurrency,
-        rules=rules or Rules(),
+        rules=rules,
         now=now,
         users=users,
         progress=progress,
+        walk=walk,
+        wait=wait,
+        wait_max=wait_max,
     )
     try:
-        return await walk.run()
+        return await auditor.run()
     except ExceptionGroup as group:
         raise first_error(group) from None
 
@@ -60,8 +73,8 @@ class AuditStream:
     the full :class:`Report`. ``failures`` grows while the audit runs.
     """
 
-    def __init__(self, walk: Walk, buffer: int) -> None:
-        self._walk = walk
+    def __init__(self, auditor: Auditor, buffer: int) -> None:
+        self._auditor = auditor
         self._buffer = buffer
         self.report: Report | None = None
         self._tg: TaskGroup | None = None
@@ -71,7 +84,7 @@ class AuditStream:
     @property
     def failures(self) -> Sequence[Failure]:
         """Users (or users pages) that could not be read so far."""
-        return self._walk.failures
+        return self._auditor.failures
 
     async def __aenter__(self) -> Self:
         send, recv = anyio.create_memory_object_stream[Finding](self._buffer)
@@ -81,12 +94,12 @@ class AuditStream:
             for finding in found:
                 await send.send(finding)
 
-        self._walk.sink = sink
+        self._auditor.sink = sink
 
         async def run() -> None:
             with send:
                 try:
-                    self.report = await self._walk.run()
+                    self.report = await self._auditor.run()
                 except anyio.get_cancelled_exc_class():
                     raise
                 except BaseException as exc:  # noqa: BLE001 - re-raised at iteration end
@@ -131,14 +144,19 @@ class AuditStream:
 def audit_stream(
     client: AuditClient,
     *,
-    concurrency: int = 32,
+    concurrency: int | None = None,
     rules: Rules | None = None,
     now: datetime | None = None,
     users: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
+    walk: WalkChoice = "per-user",
+    wait: bool = False,
+    wait_max: float = WAIT_MAX,
     buffer: int = 256,
 ) -> AuditStream:
     """Like :func:`audit`, but yield each :class:`Finding` as soon as it is found.
+
+    The bulk walk hands its findings on once it is verified, all at once.
 
     ::
 
@@ -147,12 +165,15 @@ def audit_stream(
                 print(finding.username or "(server)", finding.rule)
         report = stream.report
     """
-    walk = Walk(
+    auditor = Auditor(
         client,
         concurrency=concurrency,
-        rules=rules or Rules(),
+        rules=rules,
         now=now,
         users=users,
         progress=progress,
+        walk=walk,
+        wait=wait,
+        wait_max=wait_max,
     )
-    return AuditStream(walk, buffer)
+    return AuditStream(auditor, buffer)

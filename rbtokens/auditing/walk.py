@@ -19,7 +19,6 @@ incomplete. Without an administrator login, other users' token lists answer
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +29,6 @@ from anyio.abc import TaskGroup
 
 from ..errors import (
     AuthenticationError,
-    PasswordLoginRequiredError,
     PermissionDeniedError,
     RBTokensError,
 )
@@ -48,16 +46,10 @@ from .exposure import check_exposure
 from .judge import Judge
 from .pool import Pool
 from .protocols import AuditClient, ProgressCallback, Sink
-from .report import Failure, Finding, Report, Tally, failure
+from .report import Failure, Finding, Tally, failure
 from .ruleset import Rules
 
-__all__ = [
-    "FORBIDDEN_LIMIT",
-    "TOKEN_FIELDS",
-    "AuditClient",
-    "ProgressCallback",
-    "Walk",
-]
+__all__ = ["FORBIDDEN_LIMIT", "TOKEN_FIELDS", "PerUserWalk"]
 
 #: The token fields an audit asks for: no secret, no links, no extra_data.
 TOKEN_FIELDS = ",".join(
@@ -93,8 +85,8 @@ class _UserJob(msgspec.Struct):
     href: str | None = None  # the user's api_tokens link
 
 
-class Walk:
-    """One audit run over every user (or the named ``users``)."""
+class PerUserWalk:
+    """The per-user walk over every user (or the named ``users``): one token list each."""
 
     def __init__(
         self,
@@ -133,19 +125,10 @@ class Walk:
         """What could not be read so far."""
         return self.tally.failures
 
-    async def run(self) -> Report:
-        """Walk everything and build the report."""
-        client = self.client
-        if client.uses_api_token:
-            raise PasswordLoginRequiredError(
-                "an audit needs a password login: Review Board refuses API-token "
-                "sessions access to API tokens"
-            )
-        stats = client.stats
-        base = (stats.requests, stats.logins, stats.retries, stats.rate_limited_seconds)
-        started = datetime.now(UTC)
-        t0 = time.perf_counter()
-        self._root = root = await client.get_root()
+    async def run(self, root: Root) -> Tally:
+        """Walk every user (or the named ones) and return what was found."""
+        self._root = root
+        self.tally.walk = "per-user"
         async with anyio.create_task_group() as outer:  # the exposure check runs beside
             self._outer = outer
             if self.only_users is not None:
@@ -156,21 +139,7 @@ class Walk:
                 )
                 await self._every_user(first)
         self._settle_forbidden()
-        elapsed = time.perf_counter() - t0
-        used = (
-            stats.requests - base[0],
-            stats.logins - base[1],
-            stats.retries - base[2],
-            stats.rate_limited_seconds - base[3],
-        )
-        return self.tally.report(
-            server=str(client.base_url),
-            rules=self.rules,
-            started=started,
-            now=self.now,
-            elapsed=elapsed,
-            stats=used,
-        )
+        return self.tally
 
     # -- the users ---------------------------------------------------------------
 

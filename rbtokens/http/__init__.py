@@ -15,6 +15,7 @@ minute.
 """
 
 from .auth import SESSION_COOKIE, Auth
+from .budget import waiting_allowed
 from .channel import Channel
 from .origin import Origin, is_loopback
 from .retry import RetryPolicy
@@ -28,4 +29,5 @@ __all__ = [
     "Origin",
     "RetryPolicy",
     "is_loopback",
+    "waiting_allowed",
 ]

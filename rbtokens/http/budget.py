@@ -10,7 +10,7 @@ per-address one. So the client keeps one window per bucket: ``authorization``,
 
 After a 429 with ``Retry-After``, every request on that bucket first waits
 for the window to reopen, if the wait is within the allowance (the retry
-policy's ``max_retry_after``, or more inside :func:`waiting_allowed`);
+policy's ``max_retry_after``, or what :func:`waiting_allowed` sets);
 otherwise it raises :class:`~rbtokens.errors.RateLimitedError` at once,
 without sending, with ``retry_at`` set. Only requests already in flight when
 the window closed are refused by the server.
@@ -29,7 +29,7 @@ import anyio
 
 from ..errors import RateLimitedError
 from ..transport import Response
-from ..wire import parse_retry_after
+from ..wire import error_code, parse_retry_after
 from .stats import ClientStats
 
 __all__ = ["Budget", "waiting_allowed"]
@@ -41,7 +41,10 @@ _ALLOWANCE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def waiting_allowed(seconds: float) -> Iterator[None]:
-    """Inside this block (and the tasks it starts), wait out windows of up to ``seconds``."""
+    """Inside this block (and the tasks it starts), wait out windows of up to ``seconds``.
+
+    It replaces the retry policy's ``max_retry_after``: 0 means never wait.
+    """
     token = _ALLOWANCE.set(seconds)
     try:
         yield
@@ -50,9 +53,9 @@ def waiting_allowed(seconds: float) -> Iterator[None]:
 
 
 def allowance(default: float) -> float:
-    """The longest wait allowed here: ``default``, or more inside :func:`waiting_allowed`."""
-    extra = _ALLOWANCE.get()
-    return default if extra is None else max(default, extra)
+    """The longest wait allowed here: ``default``, or what :func:`waiting_allowed` set."""
+    chosen = _ALLOWANCE.get()
+    return default if chosen is None else chosen
 
 
 class Budget:
@@ -67,7 +70,13 @@ class Budget:
         self._waiting_ends = 0.0
 
     def note(self, bucket: str, response: Response) -> float | None:
-        """Record a 429: close ``bucket`` for its ``Retry-After``; return that wait."""
+        """Record Review Board's 429 (code 114): close ``bucket`` for its ``Retry-After``.
+
+        Returns the wait; None when the answer is not the server's limiter (a
+        proxy's 429 is waited by that request alone) or names no wait.
+        """
+        if error_code(response.status, response.headers, response.body) != 114:
+            return None
         after = parse_retry_after(response.headers.get("retry-after"))
         limit = response.headers.get("x-ratelimit-limit", "").strip()
         if limit.isdigit():
@@ -87,7 +96,10 @@ class Budget:
             return
         if wait > max_wait:
             raise self.refusal(bucket, wait, url)
-        wait += random.uniform(0, 0.1)  # noqa: S311 - jitter, not crypto
+        await self.sleep(wait + random.uniform(0, 0.1))  # noqa: S311 - jitter, not crypto
+
+    async def sleep(self, wait: float) -> None:
+        """Wait ``wait`` seconds for a rate limit, counted in ``rate_limited_seconds``."""
         end = time.monotonic() + wait
         # Wall-clock time spent waiting: a wait that overlaps others adds only
         # what it lasts beyond them.

@@ -9,6 +9,7 @@ resources: it returns what the wire layer decodes.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping
 from typing import Any, TypeVar, overload
 from urllib.parse import urlencode
@@ -29,6 +30,7 @@ from ..wire import (
     ListOf,
     Page,
     check_type,
+    decode_as,
     decode_json,
     decode_response,
     encode_form,
@@ -108,6 +110,10 @@ class Channel:
         if expect is not None:
             check_type(decoded, expect, status=response.status, url=str(url))
         return decoded
+
+    def decode_as(self, response: Response, url: URL, shape: type[_T]) -> _T:
+        """Check ``response`` like :meth:`decode`, then decode it into ``shape``."""
+        return decode_as(response.status, response.headers, response.body, shape, url=str(url))
 
     def decode_json(self, response: Response, url: URL) -> Any:
         """Check ``response`` like :meth:`decode` and return its JSON as sent."""
@@ -263,7 +269,11 @@ class Channel:
                 "%s %s answered %d; retry %d in %.2fs", method, url, response.status, attempt, wait
             )
             self.stats.retries += 1
-            await anyio.sleep(wait)
+            if response.status == 429:
+                # A proxy's 429: this request alone waits.
+                await self.budget.sleep(wait + random.uniform(0, 0.1))  # noqa: S311 - jitter
+            else:
+                await anyio.sleep(wait)
 
     async def _send_following(
         self, method: str, url: URL, headers: dict[str, str], body: bytes | None

@@ -61,6 +61,18 @@ class Requester(Protocol):
         cached: Any = None,
     ) -> Any: ...
 
+    async def request_as(
+        self,
+        method: str,
+        url: str | URL,
+        shape: type[_R],
+        *,
+        query: Mapping[str, Any] | None = None,
+        anonymous: bool = False,
+    ) -> _R:
+        """The checked answer decoded into ``shape`` (any msgspec type), not a resource."""
+        ...
+
     async def request_json(
         self,
         method: str,

@@ -18,6 +18,7 @@ from .lists import ListResource
 __all__ = ["ItemRef", "ListRef"]
 
 T = TypeVar("T", bound=ItemResource)
+S = TypeVar("S")
 
 
 class ItemRef(Generic[T]):
@@ -51,6 +52,12 @@ class ItemRef(Generic[T]):
         """The item's payload as sent (``anonymous``: asked for without credentials)."""
         return await self._client.request_json(
             "GET", self.url, query=encoded(query), anonymous=anonymous
+        )
+
+    async def get_as(self, shape: type[S], *, anonymous: bool = False, **query: Any) -> S:
+        """The item's payload decoded into ``shape`` (see :meth:`RBClient.request_as`)."""
+        return await self._client.request_as(
+            "GET", self.url, shape, query=encoded(query), anonymous=anonymous
         )
 
 
@@ -96,4 +103,13 @@ class ListRef(Generic[T]):
         """The list's payload as sent (``anonymous``: asked for without credentials)."""
         return await self._client.request_json(
             "GET", self.url, query=encoded(query), anonymous=anonymous
+        )
+
+    async def get_as(self, shape: type[S], *, anonymous: bool = False, **query: Any) -> S:
+        """A page of the list decoded into ``shape``, with :attr:`params` and ``query``."""
+        params = encoded(query) if query else None
+        if self.params:
+            params = {**self.params, **params} if params else self.params
+        return await self._client.request_as(
+            "GET", self.url, shape, query=params, anonymous=anonymous
         )

@@ -4,7 +4,7 @@ Nothing here does I/O, and nothing imports the layers above: item Structs
 are registered by the modules that define them (:func:`register_item`).
 """
 
-from .decoding import check_type, decode_json, decode_response
+from .decoding import check_type, decode_as, decode_json, decode_response
 from .encoding import (
     MAX_RESULTS,
     encode_form,
@@ -33,6 +33,7 @@ __all__ = [
     "Mark",
     "Page",
     "check_type",
+    "decode_as",
     "decode_json",
     "decode_response",
     "encode_form",

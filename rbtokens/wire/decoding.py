@@ -25,7 +25,7 @@ from .registry import generic_type, item_type, page_type
 from .specs import spec_for
 from .types import Count, Decoded, Link, ListOf, Page
 
-__all__ = ["check_type", "decode_json", "decode_response"]
+__all__ = ["check_type", "decode_as", "decode_json", "decode_response"]
 
 _LIST_META = frozenset({"stat", "links", "total_results"})
 _links_type = dict[str, Link]
@@ -90,8 +90,35 @@ def decode_json(
     return data
 
 
+_SHAPES: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def decode_as(
+    status: int, headers: Mapping[str, str], body: bytes, shape: type[_T], *, url: str = ""
+) -> _T:
+    """Check a response like :func:`decode_response`, then decode it into ``shape``.
+
+    ``shape`` is any type msgspec decodes (a Struct of just the fields a
+    caller reads, say): the registry is not consulted, so this is the fast
+    path for a payload trimmed with ``only-fields``. An empty answer is a
+    :class:`~rbtokens.errors.DecodeError`.
+    """
+    checked = _check(status, headers, body, url)
+    content_type = checked[0] if checked is not None else header(headers, "content-type")
+    decoder = _SHAPES.get(shape)
+    if decoder is None:
+        decoder = _SHAPES[shape] = msgspec.json.Decoder(shape)
+    try:
+        result: _T = decoder.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _decode_error(exc, status, content_type, body, url) from exc
+    return result
+
+
 @overload
 def check_type(decoded: Decoded, expect: ListOf[Any], *, status: int, url: str) -> Page: ...
+
+
 @overload
 def check_type(decoded: Decoded, expect: type[_T], *, status: int, url: str) -> _T: ...
 def check_type(decoded: Decoded, expect: type[Any] | ListOf[Any], *, status: int, url: str) -> Any:

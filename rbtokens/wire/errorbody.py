@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -88,7 +88,11 @@ def error_from_response(
                 url=url,
             )
             if isinstance(err, RateLimitedError):
-                err.retry_after = parse_retry_after(header(headers, "retry-after"))
+                after = parse_retry_after(header(headers, "retry-after"))
+                err.retry_after = after
+                if after is not None:
+                    when = datetime.now(UTC) + timedelta(seconds=after)
+                    err.retry_at = when.replace(microsecond=0)
             return err
     html = content_type is not None and "html" in content_type.lower()
     cls2 = ServerBugError if status == 500 and html else HTTPStatusError

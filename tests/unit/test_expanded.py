@@ -545,7 +545,7 @@ class ExpandingRB(FakeReviewBoard):
             return ok("user", {"user": user})
         if expand == "user" and path == "/api/session/":
             session = data["session"]
-            session["links"].pop("user")
+            session["links"].pop("user", None)
             session["user"] = copy.deepcopy(self.users[0])
             return ok("session", {"session": session})
         return response

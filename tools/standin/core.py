@@ -226,7 +226,8 @@ class ReviewBoard:
         if refused is not None:
             return refused
         if call.method == "GET":
-            return call.ok(call.payloads.session(call.ident.user), "session")
+            expand = "user" in call.query.get("expand", "").split(",")
+            return call.ok(call.payloads.session(call.ident.user, expand_user=expand), "session")
         if call.ident.user is None:
             return not_logged_in()
         key = session_key(call.headers)

@@ -224,7 +224,8 @@ class Payloads:
 
     # -- the session -------------------------------------------------------
 
-    def session(self, user: UserRecord | None) -> bytes:
+    def session(self, user: UserRecord | None, *, expand_user: bool = False) -> bytes:
+        """The session; ``expand_user`` inlines the user in place of its link, as 8.1 does."""
         href = f"{self.api}session/"
         if user is None:
             body: dict[str, Any] = {"authenticated": False, "links": {"self": link(href)}}
@@ -237,4 +238,7 @@ class Payloads:
                     "user": link(f"{self.api}users/{user.username}/", title=user.username),
                 },
             }
+            if expand_user:
+                del body["links"]["user"]
+                body["user"] = self.user_obj(user)
         return encode({"session": body, "stat": "ok"})
