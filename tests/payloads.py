@@ -1,10 +1,12 @@
-"""Load the real Review Board 8.1 payloads captured in tests/fixtures/."""
+"""Load (and decode) the real Review Board 8.1 payloads captured in tests/fixtures/."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from rbtokens.wire import decode_response
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,3 +22,9 @@ def load(name: str) -> tuple[int, str, bytes]:
 def body(name: str) -> Any:
     """The decoded JSON body of a captured payload."""
     return json.loads((FIXTURES / name).read_text())["body"]
+
+
+def decode(name: str) -> object:
+    """A captured payload, decoded by rbtokens' wire layer."""
+    status, ctype, raw = load(name)
+    return decode_response(status, {"content-type": ctype}, raw)

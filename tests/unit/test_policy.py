@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rbtokens import FULL_ACCESS, POLICY_IDS, READ_ONLY, Policy, PolicyError, TokensError
-from rbtokens.policy import METHODS, is_allowed, policy_warnings, validate_policy
+from rbtokens.policy import METHODS, is_allowed, is_unrestricted, policy_warnings, validate_policy
 
 # (policy, the message djblets' BaseWebAPIToken.validate_policy gives)
 INVALID: list[tuple[Any, str]] = [
@@ -219,3 +219,67 @@ def test_only_the_builder_makes_the_stock_policies() -> None:
     assert not hasattr(module, "full_access") and not hasattr(module, "read_only")
     assert "full_access" not in module.__all__ and "read_only" not in module.__all__
     assert Policy.full_access() == FULL_ACCESS and Policy.read_only() == READ_ONLY
+
+
+READ_ONLY_DOC = READ_ONLY.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("policy", "unrestricted"),
+    [
+        ({}, True),
+        ({"resources": {"*": {"allow": ["*"]}}}, True),
+        ({"resources": {"*": {"allow": ["GET"]}}}, True),  # the default is allow
+        (READ_ONLY_DOC, False),
+        ({"resources": {"*": {"block": ["DELETE"]}}}, False),
+        ({"resources": {"*": {"block": ["*"], "allow": ["GET", "POST", "PUT", "DELETE"]}}}, True),
+        # Blocking one object or one resource does not restrict everything else.
+        ({"resources": {"user": {"alice": {"block": ["*"]}}}}, True),
+        ({"resources": {"*": {"allow": ["*"]}, "session": {"*": {"block": ["*"]}}}}, True),
+        ({"resources": {"*": {"block": ["*"]}, "user": {"*": {"allow": ["*"]}}}}, False),
+    ],
+)
+def test_is_unrestricted(policy: dict[str, Any], unrestricted: bool) -> None:
+    assert is_unrestricted(policy) is unrestricted
+
+
+_names = st.lists(st.sampled_from(METHODS), max_size=3)
+_section = st.fixed_dictionaries({}, optional={"allow": _names, "block": _names}).filter(bool)
+_objects = st.dictionaries(st.sampled_from(["*", "alice", "7"]), _section, min_size=1, max_size=2)
+_policies = st.one_of(
+    st.just({}),
+    st.builds(
+        lambda glob, per: {"resources": {**({"*": glob} if glob else {}), **per}},
+        st.one_of(st.none(), _section),
+        st.dictionaries(st.sampled_from(["user", "session", "api_token"]), _objects, max_size=2),
+    ).filter(lambda p: bool(p["resources"])),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_policies)
+def test_is_unrestricted_agrees_with_the_servers_evaluation(policy: dict[str, Any]) -> None:
+    """Unrestricted means the server lets every method through on resources the policy
+    does not name: their requests meet only the global ``*`` section."""
+    named = set(policy.get("resources", {}))
+    unnamed = [pid for pid in ("review_request", *POLICY_IDS[:3]) if pid not in named]
+    every = all(
+        is_allowed(policy, pid, method, obj)
+        for pid in unnamed
+        for method in ("GET", "POST", "PUT", "DELETE")
+        for obj in (None, "alice", "7")
+    )
+    assert is_unrestricted(policy) is every
+
+
+@settings(max_examples=200, deadline=None)
+@given(_policies, st.dictionaries(st.sampled_from(["user", "session"]), _objects, min_size=1))
+def test_per_resource_sections_never_make_a_policy_restricted(
+    policy: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    """Adding a block on one resource or object cannot hide a full-access global section."""
+    resources = {**policy.get("resources", {}), **extra}
+    widened = {"resources": resources}
+    assert is_unrestricted(widened) is is_unrestricted(
+        {"resources": {"*": resources["*"]}} if "*" in resources else {}
+    )

@@ -5,7 +5,8 @@ A real aiohttp server (so the real transport runs) logs the client in with a
 password, serves token payloads, and misbehaves in every way that puts a token
 into an error path: a 503 before the answer, an HTML 500 page quoting the
 token, an error payload whose message quotes it, a truncated body, a body with
-the wrong mime type, and a redirect to another origin.
+the wrong mime type, and a redirect to another origin. The transport's objects,
+the client and response excerpts (``rbtokens._redact``) are checked on their own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from secretscan import register_secret
 from yarl import URL
 
 from rbtokens import APIToken, RBClient, RBTokensError, RetryPolicy
+from rbtokens._redact import excerpt
 from rbtokens.transport import Request, Response
 
 PASSWORD = "Sup3r-Secret-Passw0rd"
@@ -185,3 +187,20 @@ def test_transport_objects_hide_secrets() -> None:
 def test_token_client_repr_hides_the_token() -> None:
     client = RBClient("https://rb.test/", api_token=TOKEN)
     assert_clean(repr(client) + str(client), "client repr")
+
+
+def test_request_and_response_reprs_hide_secrets() -> None:
+    req = Request("GET", URL("https://rb.test/api/"), {"Authorization": "Basic c2VjcmV0"}, b"x")
+    resp = Response(
+        200, {"set-cookie": "rbsessionid=abc123"}, b'{"token": "rbp_x"}', {"rbsessionid": "abc123"}
+    )
+    assert "c2VjcmV0" not in repr(req)
+    assert "abc123" not in repr(resp) and "rbp_x" not in repr(resp)
+
+
+def test_excerpt_redacts_a_hex_token_cut_at_the_boundary() -> None:
+    token = "0123456789abcdef" * 2 + "01234567"
+    text = excerpt(b"x" * 190 + b" " + token.encode() + b" tail")
+    assert token[:9] not in text
+    body = b"y" * 795 + b" " + b"rbp_" + b"A" * 100
+    assert "AAAA" not in excerpt(body, limit=1000)

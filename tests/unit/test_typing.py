@@ -1,7 +1,7 @@
 """mypy proves the public API is typed by the item Struct: no casts needed.
 
 One mypy run checks every sample in tests/typing/; each test reads the types
-revealed in its own sample.
+revealed in its own sample. A misspelt link getter is a type error (its own run).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from mypy import api
+from mypy import api as mypy_api
 
 SAMPLES = Path(__file__).parent.parent / "typing"
 
@@ -67,3 +68,29 @@ def test_expanded_children_are_typed_on_request() -> None:
         "rbtokens.resources.site.User | None",
         "rbtokens.resources.site.User",
     ], mypy_output()
+
+
+TYPO_SAMPLE = """
+from rbtokens import RBClient
+from rbtokens._redact import excerpt
+
+async def main(client: RBClient) -> None:
+    root = await client.get_root()
+    await root.get_sesion()
+    session = await root.get_session(expand="user")
+    reveal_type(session)
+    info = await root.get_info(only_fields="site")
+    reveal_type(info)
+"""
+
+
+def test_a_getter_typo_is_a_type_error(tmp_path: Path) -> None:
+    sample = tmp_path / "typo.py"
+    sample.write_text(TYPO_SAMPLE)
+    stdout, _stderr, _status = mypy_api.run(
+        ["--strict", "--no-incremental", "--cache-dir=/dev/null", str(sample)]
+    )
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and '"get_sesion"' in errors[0], stdout
+    assert "rbtokens.resources.site.Session" in stdout
+    assert "rbtokens.resources.site.ServerInfo" in stdout
