@@ -29,7 +29,8 @@ tokens take 2.2 s; the rest is starting Django and Review Board), start
 3.3-3.6 s, start 1.6 s. Before the seed used ``bulk_create`` for tokens, 3,000
 users with 3,327 tokens took 7.4 s to seed.
 
-Secrets: the suite's secret scan reads ``rb_site``'s manifest itself. For
+Secrets: the suite's secret scan reads ``rb_site``'s manifest itself; this
+plugin adds the Local Site tokens (``manifest["local_sites"]``). For
 ``big_site`` this plugin registers every token secret and the admin's
 password, but not the bulk users' passwords (``<username>-pw``, documented,
 not secret): 3,000 more plain strings would make the scan's substring pass
@@ -77,6 +78,17 @@ def _load_rbsite() -> ModuleType:
 rbsite = _load_rbsite()
 
 
+def register_local_site_secrets(site: Site) -> None:
+    """Register the Local Sites' token secrets with the secret scan.
+
+    The scan reads ``rb_site``'s ``users`` and ``tokens`` itself; Local Site
+    tokens are listed apart, under ``manifest["local_sites"]``.
+    """
+    for local_site in site.manifest.get("local_sites", ()):
+        for token in local_site["tokens"]:
+            register_secret(token["token"])
+
+
 @pytest.fixture(scope="session")
 def rb_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A running, seeded Review Board site shared by the whole session.
@@ -87,6 +99,7 @@ def rb_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """
     workdir = tmp_path_factory.mktemp("rbsite")
     with rbsite.running_site(seed="test", workdir=workdir) as site:
+        register_local_site_secrets(site)
         yield site
 
 
@@ -97,6 +110,7 @@ def rate_limited_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site
     with rbsite.running_site(
         seed="test", workdir=workdir, settings=RATE_LIMITS, cache="locmem"
     ) as site:
+        register_local_site_secrets(site)
         yield site
 
 

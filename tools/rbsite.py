@@ -39,7 +39,8 @@ the venv (``_seed``):
 
 * ``"test"``: the hand-made population the integration tests assert against:
   one user per audit rule (:data:`AUDIT_FIXTURES`), alice/bob/carol, 30
-  ``page_u`` users, plus ``users`` bulk users (default 0).
+  ``page_u`` users, the Local Site ``tenant-a`` (:data:`LOCAL_SITES`, below)
+  with its members and tokens, plus ``users`` bulk users (default 0).
 * ``"demo"``: the audit fixtures and ``users`` bulk users (default 300):
   ~10% inactive, 0-3 tokens each of every kind (deterministic).
 * ``"big"``: the audit fixtures, ``users`` bulk users (default 3,000) and
@@ -82,13 +83,66 @@ Manifest (JSON; ``Site.manifest``)::
     rule_examples      {rule: username of the user with exactly that one rule}
     clean_example      username of the user with one clean token
     users[]            {username, password, email, is_active, is_superuser,
-                        token_ids, expect_rules}       (admin included)
-    tokens[]           {id, username, note, token (the secret), kind,
-                        token_generator_id, policy, expires, time_added,
-                        last_used, valid, invalid_reason, expect_rules}
+                        token_ids, expect_rules,       (admin included)
+                        local_sites (names of the Local Sites it is a member of)}
+                       token_ids and expect_rules: global tokens only
+    tokens[]           {id, local_site (null), username, note, token (the
+                        secret), kind, token_generator_id, policy, expires,
+                        time_added, last_used, valid, invalid_reason,
+                        expect_rules}          global tokens only
     other_users[]      users the seed did not create (Power Pack's
                         "powerpack-docconverter"): {username, is_active,
-                        is_superuser, token_count}
+                        is_superuser, token_count (global tokens)}
+    local_sites[]      {name, public, api_path ("s/<name>/api/"), users
+                        (members), admins, token_ids, tokens[] (records as in
+                        tokens[], local_site = name)}; seed "test" only, []
+                        otherwise
+
+Local Sites (Review Board's multi-tenant mode). Created through the ORM as a
+plain model: ``LocalSite.objects.create(name=..., public=False)``, members
+with ``site.users.add(user)``, Local Site administrators with
+``site.admins.add(user)``; a token belongs to one through
+``WebAPIToken(local_site=site)`` (``generate_token(..., local_site=site)``
+passes it through). The seed's ``tenant-a`` is private, with tenant_owner
+(3 Local Site tokens, a Local Site admin) and tenant_idle (none), who exist
+only for it, and tenant_dual (1 Local Site token, 1 global token). Checked
+with curl on a running site (the admin's Basic auth unless said otherwise);
+``tests/integration/test_local_sites.py`` pins each point:
+
+(a) A user's Local Site tokens are listed at
+    ``/s/tenant-a/api/users/<u>/api-tokens/`` (tenant_owner: total_results 3,
+    ids 23-25; items at ``.../api-tokens/<id>/``, links under ``/s/tenant-a/``).
+    A global token asked for there is 404 (code 100), and vice versa.
+(b) ``/api/users/<u>/api-tokens/`` at the global root does not list them:
+    tenant_owner 0 tokens, tenant_dual only its global one (the resource
+    filters ``local_site=None``; ``api_token.py`` ``get_queryset``).
+(c) ``/api/users/`` at the global root lists every member like any other user
+    (``?q=tenant`` gives all three, to anonymous requests too), and nothing in
+    a user's fields or links names a Local Site: ``url`` is ``/users/<u>/``,
+    the links are the usual global ones. Under ``/s/tenant-a/api/users/`` only
+    members are listed, and ``url`` is ``/s/tenant-a/users/<u>/``.
+(d) Yes: ``GET /s/tenant-a/api/users/?include-inactive=1&max-results=200&
+    expand=api_tokens&only-links=api_tokens&only-fields=id,username,
+    api_tokens,...`` returns each member's Local Site tokens (tenant_owner
+    [23, 24, 25], tenant_dual [26]; ``_expanded.api_tokens.list_url`` is the
+    ``/s/tenant-a/`` list) and not their global ones; the global bulk listing
+    gives the global ones only (tenant_dual [22], tenant_owner []). So a
+    complete audit needs one bulk listing per Local Site. The private site
+    refuses anonymous requests (401, code 103) and non-members (403, 101),
+    but any member gets every member's tokens there, secrets included when
+    ``token`` is asked for (the expansion checks no permission, as at root).
+(e) Nothing in 8.1's API tells that Local Sites exist when none is named.
+    The JSON of ``/api/`` (``uri_templates``, ``links``, ``capabilities``),
+    ``/api/info/``, ``/api/session/`` and ``/api/users/admin/`` is identical,
+    anonymous and as the admin, on a site with tenant-a and on one without
+    (diffed with the port normalised); no key or value there contains
+    "local" or "/s/". There is no Local Site resource in the API. What does
+    show: (1) Local-Site-only users in ``/api/users/``, unmarked; (2) probing
+    a name: ``/s/<name>/api/`` is 404 (code 100) for a name that does not
+    exist, but 401 (103) anonymous / 403 (101) for a non-member when it does;
+    (3) a Local Site token used at the global root gets 403 (101) (the
+    ``webapi_check_local_site`` decorator), while it authenticates as its
+    owner under ``/s/tenant-a/api/``.
 
 Seeded passwords are ``<username>-pw``; the admin's is random per site.
 """
@@ -1333,6 +1387,28 @@ TEST_USERS: list[tuple[str, bool]] = [
 #: fifth one is inactive.
 PAGE_USERS: list[tuple[str, bool]] = [(f"page_u{i:02d}", i % 5 != 4) for i in range(30)]
 
+#: Local Sites of the "test" seed (Review Board's multi-tenant mode, served
+#: under ``/s/<name>/``). Each member: (username, global token kinds, Local
+#: Site token kinds). tenant_owner and tenant_idle exist only for the Local
+#: Site (no global token); tenant_dual also holds a global token. The Local
+#: Site's tokens (``WebAPIToken.local_site``) are listed only under
+#: ``/s/<name>/api/users/<u>/api-tokens/``, never at the global root (see the
+#: module docstring), so they stay out of the manifest's ``tokens``.
+# fmt: off
+LOCAL_SITES: list[dict[str, Any]] = [
+    {
+        "name": "tenant-a",
+        "public": False,
+        "members": [
+            ("tenant_owner", [],        ["clean", "expired", "unrestricted"]),
+            ("tenant_dual",  ["clean"], ["noexpiry"]),
+            ("tenant_idle",  [],        []),
+        ],
+        "admins": ["tenant_owner"],
+    },
+]
+# fmt: on
+
 #: Bulk users (users=N): deterministic mix, ~10% inactive, 0-3 tokens each.
 BULK_RANDOM_SEED = 20261123
 BULK_INACTIVE_RATIO = 0.10
@@ -1385,6 +1461,8 @@ def plan_users(seed: str, users: int) -> list[UserPlan]:
     if seed == "test":
         plans.extend((name, active, [], []) for name, active in TEST_USERS)
         plans.extend((name, active, [], []) for name, active in PAGE_USERS)
+        for site in LOCAL_SITES:
+            plans.extend((name, True, kinds, None) for name, kinds, _local in site["members"])
     rng = random.Random(BULK_RANDOM_SEED)
     kinds = list(BULK_KIND_WEIGHTS)
     weights = list(BULK_KIND_WEIGHTS.values())
@@ -1474,6 +1552,7 @@ class TokenBatch:
         )
         record: dict[str, Any] = {
             "id": None,
+            "local_site": local_site.name if local_site is not None else None,
             "username": user.username,
             "note": note,
             "token": secret,
@@ -1497,6 +1576,47 @@ class TokenBatch:
             if obj.pk is None:  # sqlite < 3.35 returns no ids from a bulk INSERT
                 obj.pk = self.model.objects.only("pk").get(token=obj.token).pk
             record["id"] = obj.pk
+
+
+def _plan_local_sites(batch: TokenBatch, by_name: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Create :data:`LOCAL_SITES`, their members and admins; plan their tokens.
+
+    Returns the manifest's ``local_sites`` (``token_ids`` are filled in once
+    the batch is saved). A Local Site is a plain model: ``LocalSite(name,
+    public)``, with the ``users`` (members) and ``admins`` many-to-many
+    fields; a token belongs to one through ``WebAPIToken.local_site``.
+    """
+    from reviewboard.site.models import LocalSite
+
+    sites: list[dict[str, Any]] = []
+    for spec in LOCAL_SITES:
+        site = LocalSite.objects.create(name=spec["name"], public=spec["public"])
+        members = [name for name, _global, _local in spec["members"]]
+        site.users.add(*(by_name[name] for name in members))
+        site.admins.add(*(by_name[name] for name in spec["admins"]))
+        tokens = [
+            batch.add(
+                by_name[name],
+                kind,
+                note=f"{name} token {n} ({kind}) on {site.name}",
+                owner_active=by_name[name].is_active,
+                local_site=site,
+            )
+            for name, _global, local_kinds in spec["members"]
+            for n, kind in enumerate(local_kinds, 1)
+        ]
+        sites.append(
+            {
+                "name": site.name,
+                "public": site.public,
+                "api_path": f"s/{site.name}/api/",
+                "users": sorted(members),
+                "admins": sorted(spec["admins"]),
+                "token_ids": [],
+                "tokens": tokens,
+            }
+        )
+    return sites
 
 
 def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, Any]:
@@ -1556,6 +1676,7 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                 "is_superuser": True,
                 "token_ids": [],
                 "expect_rules": [],
+                "local_sites": [],
             }
         )
 
@@ -1570,6 +1691,7 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                 for n, kind in enumerate(user_kinds, 1)
             ]
             owned.append((plan, records))
+        local_sites = _plan_local_sites(batch, by_name) if seed == "test" else []
         phase(f"{len(batch.records)} token secrets")
         batch.save()
         phase(f"{len(batch.records)} tokens saved")
@@ -1592,8 +1714,11 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                     "is_superuser": False,
                     "token_ids": [record["id"] for record in records],
                     "expect_rules": expect,
+                    "local_sites": [s["name"] for s in local_sites if name in s["users"]],
                 }
             )
+        for site in local_sites:
+            site["token_ids"] = [record["id"] for record in site["tokens"]]
 
         # -- other users (e.g. Power Pack's service user) -------------------
         seeded = {u["username"] for u in manifest_users}
@@ -1602,7 +1727,8 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
                 "username": u.username,
                 "is_active": u.is_active,
                 "is_superuser": u.is_superuser,
-                "token_count": WebAPIToken.objects.filter(user=u).count(),
+                # What the global root lists (Local Site tokens are not).
+                "token_count": WebAPIToken.objects.filter(user=u, local_site=None).count(),
             }
             for u in User.objects.exclude(username__in=seeded).order_by("username")
         ]
@@ -1627,8 +1753,10 @@ def seed_database(*, seed: str, users: int, admin_password: str) -> dict[str, An
         "rule_examples": {rules[0]: name for name, _a, _k, rules in AUDIT_FIXTURES if rules},
         "clean_example": next(name for name, _a, _k, rules in AUDIT_FIXTURES if not rules),
         "users": manifest_users,
-        "tokens": batch.records,
+        # Global tokens only (local_site None); Local Site tokens are in local_sites.
+        "tokens": [record for record in batch.records if record["local_site"] is None],
         "other_users": other_users,
+        "local_sites": local_sites,
     }
 
 
