@@ -42,7 +42,16 @@ from .exposure import Exposure
 from .judge import judge_tokens
 from .protocols import ProgressCallback
 from .remediate import RevokeResult, revoke_findings, validate_revoke_rules
-from .report import ExposureCheck, Failure, Finding, Report, Summary, TokenRecord, WalkKind
+from .report import (
+    ExposureCheck,
+    Failure,
+    Finding,
+    Report,
+    Summary,
+    TokenRecord,
+    WalkKind,
+    failed_report,
+)
 from .ruleset import DEFAULT_SEVERITIES, RULES, SERVER_RULES, USER_RULES, Rules, Severity
 from .run import AuditStream, audit, audit_stream
 from .walk import FORBIDDEN_LIMIT, TOKEN_FIELDS
@@ -70,6 +79,7 @@ __all__ = [
     "WalkKind",
     "audit",
     "audit_stream",
+    "failed_report",
     "judge_tokens",
     "revoke_findings",
     "validate_revoke_rules",

@@ -19,6 +19,7 @@ __all__ = [
     "Tally",
     "TokenRecord",
     "WalkKind",
+    "failed_report",
     "failure",
 ]
 
@@ -210,3 +211,16 @@ class Tally(msgspec.Struct):
             warnings=self.warnings,
             rules=rules,
         )
+
+
+def failed_report(
+    *, server: str, rules: Rules, started: datetime, now: datetime, error: BaseException
+) -> Report:
+    """The report of an audit that could not start (the root or the first page failed)."""
+    tally = Tally()
+    tally.failures.append(failure(None, error))
+    tally.walk_reason = "the audit stopped before it could walk the users"
+    elapsed = (datetime.now(started.tzinfo) - started).total_seconds()
+    return tally.report(
+        server=server, rules=rules, started=started, now=now, elapsed=elapsed, stats=(0, 0, 0, 0)
+    )

@@ -31,7 +31,7 @@ async def audit(
     now: datetime | None = None,
     users: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
-    walk: WalkChoice = "per-user",
+    walk: WalkChoice = "auto",
     wait: bool = False,
     wait_max: float = WAIT_MAX,
 ) -> Report:
@@ -149,7 +149,7 @@ def audit_stream(
     now: datetime | None = None,
     users: Iterable[str] | None = None,
     progress: ProgressCallback | None = None,
-    walk: WalkChoice = "per-user",
+    walk: WalkChoice = "auto",
     wait: bool = False,
     wait_max: float = WAIT_MAX,
     buffer: int = 256,

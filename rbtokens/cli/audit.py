@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import auditing
 from ..auditing import RevokeResult
 from ..client import RBClient
+from ..errors import PasswordLoginRequiredError, RBTokensError
 from .args import parse_time, revoke_arg, rules_arg
 from .output import Output, to_builtins
 from .parser import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
@@ -20,31 +22,44 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
     rules = rules_arg(args)
     revoke_rules = revoke_arg(args, rules)
     now = parse_time(args.now, "--now") if args.now else None
-    progress = _Progress(out, enabled=not args.quiet and out.stderr.isatty())
+    progress = _Progress(out, client, enabled=not args.quiet and out.stderr.isatty())
     options: dict[str, Any] = {
         "concurrency": args.concurrency,
         "rules": rules,
         "now": now,
         "users": args.users,
         "progress": progress.update,
+        "walk": args.walk,
+        "wait": args.wait,
+        "wait_max": args.wait_max,
     }
-    with progress:
-        if out.fmt == "ndjson":
-            # NDJSON streams each finding as soon as it is found.
-            stream = auditing.audit_stream(client, **options)
-            async with stream:
-                async for finding in stream:
-                    out.ndjson({"record": "finding", **to_builtins(finding)})
-            report = stream.report
-            assert report is not None
-        else:
-            report = await auditing.audit(client, **options)
+    started = datetime.now(UTC)
+    try:
+        with progress:
+            report = await _audit(client, out, options)
+    except RBTokensError as exc:
+        if out.fmt == "table" or isinstance(exc, PasswordLoginRequiredError):
+            raise  # one line on stderr, as for every other failed request
+        # A machine reading the output always gets a document, even now.
+        report = auditing.failed_report(
+            server=str(client.base_url),
+            rules=rules,
+            started=started,
+            now=now or started,
+            error=exc,
+        )
+        print_report(out, report, [], show_tokens=False, dry_run=True)
+        out.note(f"rbtokens audit: error: {exc}")
+        return EXIT_INCOMPLETE
     revoked: list[RevokeResult] = []
     if revoke_rules:
         revoked = await auditing.revoke_findings(
             client, report.findings, rules=revoke_rules, apply=args.apply
         )
     print_report(out, report, revoked, show_tokens=args.show_tokens, dry_run=not args.apply)
+    retry_at = report.summary.retry_at
+    if retry_at is not None:
+        out.note(f"rbtokens audit: incomplete: rate limited; run it again after {zulu(retry_at)}")
     if not report.complete or any(r.action == "failed" for r in revoked):
         return EXIT_INCOMPLETE
     if args.fail_on != "never" and report.at_least(args.fail_on):
@@ -52,12 +67,30 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
     return EXIT_OK
 
 
+async def _audit(client: RBClient, out: Output, options: dict[str, Any]) -> auditing.Report:
+    if out.fmt != "ndjson":
+        return await auditing.audit(client, **options)
+    # NDJSON streams each finding as soon as it is found.
+    stream = auditing.audit_stream(client, **options)
+    async with stream:
+        async for finding in stream:
+            out.ndjson({"record": "finding", **to_builtins(finding)})
+    assert stream.report is not None
+    return stream.report
+
+
+def zulu(when: datetime) -> str:
+    """``when`` in UTC, ISO 8601 with ``Z``, to the second."""
+    return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 class _Progress:
     """A rich progress bar on stderr, or nothing."""
 
-    def __init__(self, out: Output, *, enabled: bool) -> None:
+    def __init__(self, out: Output, client: RBClient, *, enabled: bool) -> None:
         self._enabled = enabled
         self._out = out
+        self._client = client
         self._bar: Any = None
         self._task: Any = None
 
@@ -77,6 +110,7 @@ class _Progress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                _countdown_column(self._client),
                 console=Console(file=self._out.stderr),
                 transient=True,
             )
@@ -92,3 +126,19 @@ class _Progress:
         """The audit's progress callback."""
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total)
+
+
+def _countdown_column(client: RBClient) -> Any:
+    """A progress column that counts down while the client waits for a rate limit."""
+    from rich.progress import ProgressColumn  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    class Countdown(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            until = client.stats.waiting_until
+            if until is None:
+                return Text("")
+            left = max(0, int((until - datetime.now(UTC)).total_seconds()))
+            return Text(f"rate limited: resuming in {left // 60}:{left % 60:02d}", style="yellow")
+
+    return Countdown()

@@ -143,6 +143,7 @@ _token_id_type = _int_at_least(1, 2**63 - 1)
 _days = _number(high=36500.0)
 _hours = _number(high=36500.0 * 24)
 _seconds = _number(high=86400.0, positive=True)
+_wait_seconds = _number(high=7 * 86400.0)
 
 
 def _owner(parser: argparse.ArgumentParser) -> None:
@@ -187,7 +188,32 @@ def _extra_option(parser: argparse.ArgumentParser) -> None:
 
 def _audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--concurrency", type=_positive_int, default=32, help="requests in flight (default: 32)"
+        "--walk",
+        choices=("auto", "bulk", "per-user"),
+        default="auto",
+        help="how to read every user's tokens: the bulk listing (administrators only, "
+        "verified) or one list per user (default: auto, the bulk listing when the login "
+        "is shown to be an administrator's)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=None,
+        help="requests in flight (default: 4 users pages for the bulk walk, 32 for per-user)",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait out Review Board's rate-limit window (with a countdown) instead of "
+        "ending incomplete",
+    )
+    p.add_argument(
+        "--wait-max",
+        type=_wait_seconds,
+        default=3660.0,
+        metavar="SECONDS",
+        help="with --wait: the longest window to wait out (default: 3660, an hour and a "
+        "minute); past it the audit ends incomplete, saying when to run it again",
     )
     p.add_argument(
         "--user",

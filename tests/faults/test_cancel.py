@@ -50,7 +50,7 @@ async def until(condition: Any) -> None:
 async def start_audit(rb: StandIn, **kw: Any) -> asyncio.Task[Any]:
     async def run() -> Any:
         async with admin_client(rb.url) as client:
-            return await audit(client, concurrency=32, now=NOW, **kw)
+            return await audit(client, concurrency=32, now=NOW, walk="per-user", **kw)
 
     task = asyncio.create_task(run())
     await until(lambda: rb.stats.requests >= 200 or task.done())
@@ -106,7 +106,7 @@ async def test_timeout_around_an_audit(threaded: StandIn, leak_check: LeakCheck)
     reset(threaded)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.3), admin_client(threaded.url) as client:
-            await audit(client, concurrency=32, now=NOW)
+            await audit(client, concurrency=32, now=NOW, walk="per-user")
     assert threaded.stats.requests > 0
     await until(lambda: threaded.stats.in_flight == 0)
 
@@ -114,7 +114,7 @@ async def test_timeout_around_an_audit(threaded: StandIn, leak_check: LeakCheck)
 async def test_leaving_an_audit_stream_early(threaded: StandIn, leak_check: LeakCheck) -> None:
     reset(threaded)
     async with admin_client(threaded.url) as client:
-        stream = audit_stream(client, concurrency=32, now=NOW)
+        stream = audit_stream(client, concurrency=32, now=NOW, walk="per-user")
         async with stream:
             async for _finding in stream:
                 break
@@ -176,7 +176,7 @@ def test_ctrl_c_in_the_cli(standin_process: str) -> None:
     }
     cli = subprocess.Popen(
         [sys.executable, "-m", "rbtokens.cli", "--server", url, "--username", "admin",
-         "--password", "admin", "audit", "--concurrency", "32", "-o", "json"],
+         "--password", "admin", "audit", "--walk", "per-user", "--concurrency", "32", "-o", "json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

@@ -59,7 +59,7 @@ async def standin() -> AsyncIterator[StandIn]:
 async def clean_report(standin: StandIn) -> Report:
     standin.faults = None
     async with admin_client(standin.url) as client:
-        report = await audit(client, concurrency=CONCURRENCY, now=NOW)
+        report = await audit(client, concurrency=CONCURRENCY, now=NOW, walk="per-user")
     assert report.complete and not report.failures
     assert report.summary.users_audited == USERS + 1
     assert report.summary.tokens_seen == standin.dataset.token_count
@@ -72,7 +72,7 @@ async def faulted_audit(standin: StandIn, faults: Any, **client_kw: Any) -> Repo
     standin.faults = faults
     try:
         async with admin_client(standin.url, **client_kw) as client:
-            return await audit(client, concurrency=CONCURRENCY, now=NOW)
+            return await audit(client, concurrency=CONCURRENCY, now=NOW, walk="per-user")
     finally:
         standin.faults = None
 
@@ -241,7 +241,7 @@ async def test_logins_are_never_retried_under_faults(standin: StandIn) -> None:
     standin.faults = policy
     try:
         async with admin_client(standin.url) as client:
-            report = await audit(client, concurrency=CONCURRENCY, now=NOW)
+            report = await audit(client, concurrency=CONCURRENCY, now=NOW, walk="per-user")
     finally:
         standin.faults = None
     assert report.complete

@@ -34,7 +34,9 @@ async def test_audit_of_5000_users_at_concurrency_64(
 ) -> None:
     big_standin.reset_stats()
     async with admin_client(big_standin.url) as client:
-        report = await audit(client, concurrency=CONCURRENCY, now=datetime.now(UTC))
+        report = await audit(
+            client, concurrency=CONCURRENCY, now=datetime.now(UTC), walk="per-user"
+        )
     s = report.summary
     assert report.complete and report.failures == [] and report.warnings == []
     assert s.users_listed == s.users_audited == USERS + 1
@@ -54,7 +56,9 @@ async def test_audit_of_5000_users_under_faults_has_no_leaks(
     big_standin.faults = plan
     try:
         async with admin_client(big_standin.url) as client:
-            report = await audit(client, concurrency=CONCURRENCY, now=datetime.now(UTC))
+            report = await audit(
+                client, concurrency=CONCURRENCY, now=datetime.now(UTC), walk="per-user"
+            )
     finally:
         big_standin.faults = None
     assert report.complete

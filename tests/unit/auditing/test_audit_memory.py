@@ -69,8 +69,8 @@ def handler(req):
     return Response(200, {"content-type": MIME.format("api-tokens")}, body)
 
 with open(os.devnull, "w") as out:
-    code = main(["audit", "--server", BASE, "--username", "admin", "--password", "pw",
-                 "-o", sys.argv[2], "--fail-on", "never"],
+    code = main(["audit", "--walk", "per-user", "--server", BASE, "--username", "admin",
+                 "--password", "pw", "-o", sys.argv[2], "--fail-on", "never"],
                 transport=MockTransport(handler), stdout=out)
 # VmHWM is this program's own peak. ru_maxrss is not: after fork + exec it also
 # counts the parent's pages the child had before exec (a big pytest process).

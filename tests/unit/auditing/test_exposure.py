@@ -47,6 +47,7 @@ async def run_audit(
 ) -> tuple[Report, list[Request]]:
     recorder = RecordingTransport(AiohttpTransport(), intercept=intercept)
     client = RBClient(rb.url, username=username, password=password, transport=recorder, retry=FAST)
+    kw.setdefault("walk", "per-user")  # these tests watch the per-user walk's requests
     async with client:
         report = await audit(client, **kw)
     return report, recorder.requests
@@ -99,7 +100,7 @@ async def test_a_leaking_server_gets_one_critical_server_finding(standin: StandI
 async def test_the_check_never_receives_a_secret(standin: StandIn) -> None:
     tap = RecordingTransport(AiohttpTransport())
     async with RBClient(standin.url, username="admin", password="admin", transport=tap) as c:
-        report = await audit(c)
+        report = await audit(c, walk="per-user")
     assert exposed(report)
     body = b"".join(response.body for _request, response in tap.exchanges)
     secrets = [t.token for u in standin.dataset.users.values() for t in u.tokens]
@@ -204,7 +205,7 @@ async def test_the_probe_survives_the_walk_stopping(standin: StandIn) -> None:
 
 async def test_the_stream_yields_the_server_finding(standin: StandIn) -> None:
     client = RBClient(standin.url, username="admin", password="admin")
-    async with client, audit_stream(client) as stream:
+    async with client, audit_stream(client, walk="per-user") as stream:
         rules = [f.rule async for f in stream]
     assert rules.count("secrets-exposed") == 1
 

@@ -25,7 +25,7 @@ from tools.standin.testing import BASE, FakeReviewBoard, error, token_payload, u
 async def test_audits_every_user_inactive_ones_included_with_one_login() -> None:
     fake = FakeReviewBoard(users=450, tokens_per_user=2)
     async with client_for(fake.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     s = report.summary
     inactive = sum(1 for u in fake.users if not u["is_active"])
     assert inactive > 0
@@ -59,7 +59,7 @@ async def test_findings_match_the_tokens() -> None:
     fake.tokens["u001"][0].update(policy=READ_ONLY_DOC, last_used=(NOW - DAY).isoformat())
     fake.tokens["u002"][0].update(fine, last_used=(NOW - DAY).isoformat())
     async with client_for(fake.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     got = {(f.username, f.rule) for f in report.findings}
     assert got == {("u001", "no-expiry"), ("u002", "inactive-owner")}
     assert report.summary.findings["no-expiry"] == 1
@@ -78,7 +78,7 @@ async def test_findings_match_the_tokens() -> None:
 async def test_concurrency_is_bounded_and_used() -> None:
     probe = Probe(FakeReviewBoard(users=60, tokens_per_user=1))
     async with client_for(probe.transport) as client:
-        report = await audit(client, concurrency=5, now=NOW)
+        report = await audit(client, walk="per-user", concurrency=5, now=NOW)
     assert report.summary.users_audited == 60
     assert probe.max_in_flight == 5
 
@@ -87,7 +87,7 @@ async def test_users_pages_are_fetched_concurrently_and_token_lists_start_early(
     probe = Probe(FakeReviewBoard(users=650, tokens_per_user=0))
     probe.delays = {"200": 0.05, "400": 0.05, "600": 0.3}
     async with client_for(probe.transport) as client:
-        report = await audit(client, concurrency=8, now=NOW)
+        report = await audit(client, walk="per-user", concurrency=8, now=NOW)
     assert report.summary.users_audited == 650
     started = [label for kind, label in probe.events if kind == "start"]
     ended = [label for kind, label in probe.events if kind == "end"]
@@ -117,7 +117,7 @@ async def test_a_user_whose_tokens_cannot_be_read_is_a_failure() -> None:
         500, {"content-type": "text/html"}, b"<html>boom</html>"
     )
     async with client_for(fake.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     s = report.summary
     assert not s.complete and not report.complete
     assert [(f.username, f.error_type, f.http_status) for f in report.failures] == [
@@ -137,7 +137,7 @@ async def test_a_users_page_that_fails_is_a_failure_too() -> None:
 
     probe.hooks.append(broken)
     async with client_for(probe.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     assert [(f.username, f.http_status) for f in report.failures] == [(None, 403)]
     assert report.failures[0].error.startswith("users 201-400: ")
     assert report.summary.users_audited == 250
@@ -164,7 +164,7 @@ async def test_users_deleted_during_the_walk_are_not_skipped() -> None:
         return orig(request)
 
     async with client_for(MockTransport(handle)) as client:
-        report = await audit(client, now=NOW, concurrency=1)
+        report = await audit(client, walk="per-user", now=NOW, concurrency=1)
     audited = {t.username for t in report.tokens}
     assert {u["username"] for u in fake.users} <= audited  # u200 included
     assert report.complete and report.failures == []
@@ -184,7 +184,7 @@ async def test_a_users_list_that_keeps_changing_makes_the_audit_incomplete() -> 
         return orig(request)
 
     async with client_for(MockTransport(handle)) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     assert not report.complete and not report.summary.complete
     (failure,) = report.failures
     assert failure.username is None and failure.error_type == "UsersListChanged"
@@ -203,7 +203,7 @@ async def test_a_non_admin_audit_stops_early_with_one_failure() -> None:
         return fake.handle(request)
 
     async with client_for(MockTransport(handle)) as client:
-        report = await audit(client, now=NOW, concurrency=4)
+        report = await audit(client, walk="per-user", now=NOW, concurrency=4)
     (failure,) = report.failures
     assert failure.username is None and failure.http_status == 403
     assert "administrator" in failure.error
@@ -226,7 +226,7 @@ async def test_429_retry_after_is_honoured_and_reported() -> None:
 
     fake.overrides[("GET", "/api/users/u002/api-tokens/")] = limited
     async with client_for(fake.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     assert report.complete
     assert report.summary.retries == 1
     assert 0.05 <= report.summary.rate_limited_seconds < 1
@@ -236,7 +236,7 @@ async def test_a_refused_login_raises() -> None:
     fake = FakeReviewBoard(users=3)
     async with client_for(fake.transport, password="wrong") as client:
         with pytest.raises(LoginFailedError):
-            await audit(client, now=NOW)
+            await audit(client, walk="per-user", now=NOW)
     assert sum(map(is_basic, fake.requests)) == 1
 
 
@@ -244,14 +244,16 @@ async def test_an_api_token_login_cannot_audit() -> None:
     fake = FakeReviewBoard(users=3)
     async with RBClient(BASE, api_token="rbp_" + "x" * 251, transport=fake.transport) as client:
         with pytest.raises(PasswordLoginRequiredError):
-            await audit(client)
+            await audit(client, walk="per-user")
     assert fake.requests == []
 
 
 async def test_only_named_users() -> None:
     fake = FakeReviewBoard(users=6, tokens_per_user=1)
     async with client_for(fake.transport) as client:
-        report = await audit(client, users=["u001", "u002", "nobody", "u001"], now=NOW)
+        report = await audit(
+            client, walk="per-user", users=["u001", "u002", "nobody", "u001"], now=NOW
+        )
     assert users_requests(fake.requests) == []
     assert {r.username for r in report.tokens} == {"u001", "u002"}
     assert [(f.username, f.error_type) for f in report.failures] == [
@@ -281,7 +283,7 @@ async def test_users_added_during_the_audit_are_followed() -> None:
 
     probe.hooks.append(grow)
     async with client_for(probe.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     assert report.summary.users_listed == 630
     assert report.summary.users_audited == 630
     owners = {r.url.path.split("/")[3] for r in token_requests(probe.requests)}
@@ -292,7 +294,7 @@ async def test_a_user_with_more_than_one_page_of_tokens() -> None:
     fake = FakeReviewBoard(users=2, tokens_per_user=0)
     fake.tokens["u001"] = [token_payload("u001", 5000 + i) for i in range(450)]
     async with client_for(fake.transport) as client:
-        report = await audit(client, now=NOW)
+        report = await audit(client, walk="per-user", now=NOW)
     assert report.summary.tokens_seen == 450
     assert len({r.id for r in report.tokens}) == 450
     pages = [r for r in token_requests(fake.requests) if "u001" in r.url.path]

@@ -114,7 +114,7 @@ def test_audit_exit_codes_follow_fail_on() -> None:
 def test_a_user_whose_tokens_cannot_be_read_makes_the_audit_incomplete() -> None:
     fake = seeded()
     fake.inject("GET", "/users/bob/api-tokens/", lambda request: html(500))
-    code, out, _ = run(fake, "audit", "-o", "json")
+    code, out, _ = run(fake, "audit", "--walk", "per-user", "-o", "json")
     doc = json.loads(out)
     assert code == 2
     assert [(f["username"], f["error_type"]) for f in doc["failures"]] == [
@@ -122,7 +122,7 @@ def test_a_user_whose_tokens_cannot_be_read_makes_the_audit_incomplete() -> None
     ]
     assert doc["summary"]["complete"] is False
     fake.inject("GET", "/users/bob/api-tokens/", lambda request: html(500))
-    code, _out, err = run(fake, "audit", "-o", "csv")
+    code, _out, err = run(fake, "audit", "--walk", "per-user", "-o", "csv")
     assert code == 2 and "could not audit bob" in err
 
 
