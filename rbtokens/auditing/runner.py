@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from ..errors import PasswordLoginRequiredError, RateLimitedError
 from ..http import waiting_allowed
 from ..resources import Root
-from .bulk import BulkWalk, Fallback
+from ..tokens.everyone import Fallback
+from .bulk import BulkWalk
 from .choose import WalkChoice, choose_walk
 from .protocols import AuditClient, ProgressCallback, Sink
 from .report import Failure, Report, Tally, failure
@@ -109,7 +110,6 @@ class Auditor:
         if kind == "per-user":
             return await self._per_user(root, reason)
         bulk = BulkWalk(
-            self.client,
             root,
             concurrency=self.concurrency or BULK_CONCURRENCY,
             rules=self.rules,

@@ -264,6 +264,13 @@ def _list_options(p: argparse.ArgumentParser) -> None:
     who = p.add_mutually_exclusive_group()
     who.add_argument("--owner", metavar="USERNAME", help="whose tokens (default: yours)")
     who.add_argument("--all-users", action="store_true", help="every user's tokens (admins)")
+    p.add_argument(
+        "--walk",
+        choices=("auto", "per-user"),
+        default="auto",
+        help="with --all-users: the verified bulk listing for an administrator (auto, the "
+        "default), or one list per user",
+    )
     p.add_argument("--search", metavar="TEXT", help="only tokens whose note contains TEXT")
     valid = p.add_mutually_exclusive_group()
     valid.add_argument("--valid", dest="valid", action="store_true", default=None)

@@ -33,6 +33,7 @@ async def cmd_list(client: RBClient, args: argparse.Namespace, out: Output) -> i
     pager = await client.tokens.list(
         args.owner,
         all_users=args.all_users,
+        walk=args.walk,
         page=args.page or 1,
         per_page=per_page,
         search=args.search,

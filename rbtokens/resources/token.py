@@ -91,14 +91,17 @@ class APIToken(ItemResource, kw_only=True, dict=True):
     def to_dict(self, *, include_secret: bool = False) -> dict[str, Any]:
         """Every field as JSON-ready builtins, plus ``username`` and ``usable``.
 
-        The secret is masked (``rbp_****``) unless ``include_secret`` is set.
-        :meth:`from_dict` reads the result back.
+        The secret is masked (``rbp_****``, ``****`` for a legacy token) unless
+        ``include_secret`` is set; a token read without its secret (the bulk
+        listing never asks for it) shows the same mask. :meth:`from_dict`
+        reads the result back.
         """
         data: dict[str, Any] = {"username": self.username}
         data.update(msgspec.to_builtins(self))
         links = data.pop("links")
         if not include_secret:
-            data["token"] = mask_secret(self.token)
+            legacy = self.token_generator_id == "legacy_sha1"  # noqa: S105
+            data["token"] = mask_secret(self.token or ("****" if legacy else "rbp_"))
         data["usable"] = self.usable
         data["links"] = links
         return data

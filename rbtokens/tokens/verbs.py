@@ -45,7 +45,7 @@ from .checks import (
     replacement_expiry,
 )
 from .failures import CRASH_MISSING_USER, CRASH_POLICY
-from .listing import every_users_tokens
+from .listing import ListingWalk, every_users_tokens
 from .ops import TokenOps, TokensClient
 from .pager import ListingFailure, LocalSource, Pager, ServerSource, Source
 from .rotation import Rotation, Rotator
@@ -86,6 +86,7 @@ class Tokens:
         username: str | None = None,
         *,
         all_users: bool = False,
+        walk: ListingWalk = "auto",
         page: int = 1,
         per_page: int = 25,
         search: str | None = None,
@@ -95,10 +96,13 @@ class Tokens:
         """One page of tokens, as a :class:`Pager`.
 
         ``all_users`` lists every user's tokens (inactive users included;
-        administrators only), fetching users concurrently; a user whose
-        tokens cannot be read is logged, listed in ``pager.failures`` and
-        left out (``pager.complete`` is then False), while a refused login or
-        permission fails the whole listing. ``search`` matches the note
+        administrators only). With ``walk="auto"`` an administrator's login
+        reads them through the verified bulk listing, 200 users a request and
+        no secret asked for (see :mod:`rbtokens.tokens.everyone`); otherwise,
+        or with ``walk="per-user"``, one list per user, concurrently: a user
+        whose tokens cannot be read is logged, listed in ``pager.failures``
+        and left out (``pager.complete`` is then False), while a refused
+        login or permission fails the whole listing. ``search`` matches the note
         (case-insensitive substring); ``valid`` and ``expired`` match the
         server's fields of those names. Filters and ``all_users`` fetch the
         whole listing and page it locally; otherwise the server pages.
@@ -120,7 +124,7 @@ class Tokens:
         with guard():
             if all_users:
                 tokens, failures = await every_users_tokens(
-                    await self._ops.root(), concurrency=self.concurrency
+                    await self._ops.root(), concurrency=self.concurrency, walk=walk
                 )
                 source = LocalSource(filtered(tokens, search, valid, expired))
             else:

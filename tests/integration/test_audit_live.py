@@ -90,7 +90,7 @@ async def test_the_audit_finds_exactly_the_seeded_risks(rb_site: Any) -> None:
 async def test_one_password_check_per_audit(rb_site: Any) -> None:
     recorder = RecordingTransport(AiohttpTransport())
     async with admin(rb_site, transport=recorder) as client:
-        report = await audit(client, concurrency=16)
+        report = await audit(client, concurrency=16, walk="per-user")
         assert client.stats.logins == 1
     basic = recorder.with_header("Authorization", "Basic ")
     assert len(basic) == 1
@@ -129,7 +129,7 @@ async def test_a_user_whose_token_list_fails_is_listed_under_failures(rb_site: A
 
     recorder = RecordingTransport(AiohttpTransport(), intercept=fail_one)
     async with admin(rb_site, transport=recorder) as client:
-        report = await audit(client)
+        report = await audit(client, walk="per-user")
     assert [(f.username, f.error_type, f.http_status) for f in report.failures] == [
         (victim, "ServerBugError", 500)
     ]

@@ -106,7 +106,10 @@ def test_audit_failure_exits_2(rb_site: Any) -> None:
         return None
 
     transport = RecordingTransport(AiohttpTransport(), intercept=fail_one)
-    code, out, _ = run(rb_site, "audit", "-o", "json", "--fail-on", "never", transport=transport)
+    code, out, _ = run(
+        rb_site, "audit", "--walk", "per-user", "-o", "json", "--fail-on", "never",
+        transport=transport,
+    )  # fmt: skip
     doc = json.loads(out)
     assert code == 2
     assert [f["username"] for f in doc["failures"]] == [victim]

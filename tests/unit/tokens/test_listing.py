@@ -76,7 +76,7 @@ async def test_list_all_users_records_a_deleted_user(
         "GET", "/users/bob/api-tokens/", lambda r: api_error(404, 100, "Object does not exist")
     )
     async with client_for(fake) as client:
-        pager = await client.tokens.list(all_users=True)
+        pager = await client.tokens.list(all_users=True, walk="per-user")
     assert [t.username for t in pager.items] == ["alice", "carol"]
     (failure,) = pager.failures
     assert failure.username == "bob" and failure.vanished
@@ -92,7 +92,7 @@ async def test_list_all_users_keeps_going_when_one_user_fails(
         fake.inject("GET", "/users/bob/api-tokens/", lambda r: html(503))
     caplog.set_level(logging.WARNING, logger="rbtokens")
     async with client_for(fake) as client:
-        pager = await client.tokens.list(all_users=True, per_page=1)
+        pager = await client.tokens.list(all_users=True, walk="per-user", per_page=1)
         assert [t.username async for t in pager] == ["alice", "carol"]
         assert not pager.complete
         (failure,) = pager.failures
