@@ -281,3 +281,21 @@ async def test_a_leak_is_reported_even_when_the_other_request_fails(standin: Sta
     assert len(exposed(report)) == 1 and report.summary.exposure_check == "exposed"
     [failure] = report.failures  # and the failed request is not lost
     assert failure.error.startswith("secrets-exposed check (GET /api/users/): ")
+
+
+async def test_a_rate_limited_probe_is_reported_as_not_run_and_the_walk_goes_on(
+    standin: StandIn,
+) -> None:
+    def limit_anonymous(request: FaultRequest) -> Fault | None:
+        if "expand=" in request.query_string:  # the anonymous probe: its address's window
+            return Fault(FaultKind.RATE_LIMIT, retry_after=3000)
+        return None
+
+    standin.faults = limit_anonymous
+    report, requests = await run_audit(standin)
+    s = report.summary
+    assert s.exposure_check == "rate-limited"
+    assert report.complete and report.failures == []
+    assert s.users_audited == s.users_listed > 0
+    assert len(anonymous(requests)) == 1  # refused once: the second probe is not sent
+    assert any("secrets-exposed did not run" in w for w in report.warnings)

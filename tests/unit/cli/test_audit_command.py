@@ -11,6 +11,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 import yaml
 from clikit import NOW, run, secrets_of, seeded, with_user_item
 
@@ -229,3 +230,24 @@ def test_the_command_reports_it_and_exits_1() -> None:
         code = main([*args, "-o", "table", "--fail-on", "critical"], stdout=out, stderr=err)
         assert code == 1
         assert "(server)" in out.getvalue() and "secrets-exposed" in out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml", "ndjson", "csv"])
+def test_a_machine_format_gets_a_document_even_when_the_root_fails(fmt: str) -> None:
+    fake = seeded()
+    for _ in range(5):  # every retry of the root
+        fake.inject("GET", "/api/", lambda request: html(503))
+    code, out, err = run(fake, "audit", "-o", fmt)
+    assert code == 2
+    assert out.strip(), "a document, not silence"
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["summary"]["complete"] is False
+        assert doc["failures"][0]["username"] is None
+        assert doc["failures"][0]["http_status"] == 503
+    assert err.strip().splitlines()[-1].startswith("rbtokens audit: error:")
+
+
+def test_a_usage_error_prints_no_document() -> None:
+    code, out, _err = run(seeded(), "audit", "--rules", "no-such-rule", "-o", "json")
+    assert code == 2 and out == ""
