@@ -26,12 +26,14 @@
     │   ├── DoesNotExistError       404 (100)
     │   ├── RateLimitedError        429 (114), with ``retry_after``
     │   └── TokenGenerationError    228: a collision, safe to retry
-    └── TokensError                 a token operation failed (see ``rbtokens.tokens``)
-        ├── TokenNotFoundError
-        ├── PasswordLoginRequiredError
-        ├── InvalidateNotPersistedError
-        ├── PolicyError
-        └── RotationError
+    ├── TokensError                 a token operation failed (see ``rbtokens.tokens``)
+    │   ├── TokenNotFoundError
+    │   ├── PasswordLoginRequiredError
+    │   ├── InvalidateNotPersistedError
+    │   ├── PolicyError
+    │   └── RotationError
+    └── JournalError                an audit's journal (``--state``) cannot be used
+        └── JournalLockedError      another audit is writing it
 
 Messages never include credentials or token secrets: response excerpts pass
 through :func:`rbtokens._redact.redact` first. This module imports nothing of
@@ -58,6 +60,8 @@ __all__ = [
     "HTTPStatusError",
     "InvalidFormDataError",
     "InvalidateNotPersistedError",
+    "JournalError",
+    "JournalLockedError",
     "LoginFailedError",
     "LoginLockedOutError",
     "NavigationError",
@@ -378,3 +382,15 @@ def api_error_class(http_status: int, error_code: int, message: str) -> type[API
     if cls is LoginFailedError and _LOCKOUT_TEXT in message.lower():
         return LoginLockedOutError
     return cls
+
+
+class JournalError(RBTokensError):
+    """An audit's journal (``--state``) cannot be used: stale, from another audit, or unreadable.
+
+    Nothing is merged silently: the message says what differs and how to
+    start afresh (``--fresh``).
+    """
+
+
+class JournalLockedError(JournalError):
+    """Another audit holds the journal (the message says who)."""

@@ -29,6 +29,11 @@ class AuditClient(Requester, Protocol):
         ...
 
     @property
+    def username(self) -> str | None:
+        """The login's username."""
+        ...
+
+    @property
     def stats(self) -> ClientStats:
         """The client's counters."""
         ...

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -15,7 +16,7 @@ from .choose import WalkChoice
 from .protocols import AuditClient, ProgressCallback
 from .report import Failure, Finding, Report
 from .ruleset import Rules
-from .runner import WAIT_MAX, Auditor
+from .runner import CHECKPOINT_MAX_AGE, WAIT_MAX, Auditor
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -35,6 +36,9 @@ async def audit(
     walk: WalkChoice = "auto",
     wait: bool = False,
     wait_max: float = WAIT_MAX,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_max_age: timedelta = CHECKPOINT_MAX_AGE,
+    fresh: bool = False,
 ) -> Report:
     """Audit every API token on the server (or those of ``users``).
 
@@ -52,6 +56,15 @@ async def audit(
     findings and failures carry its name. Users whose tokens cannot be read
     are listed in ``report.failures``. A refused login raises
     :class:`~rbtokens.errors.AuthenticationError`.
+
+    ``checkpoint`` (a file) keeps a journal of the users audited, so that an
+    audit stopped by a rate limit, an interruption or a crash goes on where
+    it stopped when run again with the same arguments, judging with the
+    first run's ``now``: the final report equals an uninterrupted run's. A
+    finished journal starts afresh; one older than ``checkpoint_max_age``, or
+    of another server, login, rule set or rbtokens version, raises
+    :class:`~rbtokens.errors.JournalError`; ``fresh`` starts over. See
+    :mod:`rbtokens.auditing.journal`.
     """
     auditor = Auditor(
         client,
@@ -64,6 +77,9 @@ async def audit(
         walk=walk,
         wait=wait,
         wait_max=wait_max,
+        checkpoint=checkpoint,
+        checkpoint_max_age=checkpoint_max_age,
+        fresh=fresh,
     )
     try:
         return await auditor.run()
@@ -158,6 +174,9 @@ def audit_stream(
     walk: WalkChoice = "auto",
     wait: bool = False,
     wait_max: float = WAIT_MAX,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_max_age: timedelta = CHECKPOINT_MAX_AGE,
+    fresh: bool = False,
     buffer: int = 256,
 ) -> AuditStream:
     """Like :func:`audit`, but yield each :class:`Finding` as soon as it is found.
@@ -182,5 +201,8 @@ def audit_stream(
         walk=walk,
         wait=wait,
         wait_max=wait_max,
+        checkpoint=checkpoint,
+        checkpoint_max_age=checkpoint_max_age,
+        fresh=fresh,
     )
     return AuditStream(auditor, buffer)

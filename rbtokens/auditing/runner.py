@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -20,18 +21,27 @@ from ..resources import Root
 from ..tokens.everyone import Fallback
 from .bulk import BulkWalk
 from .choose import WalkChoice, choose_walk
+from .journal import Journal, new_header, open_journal
 from .protocols import AuditClient, ProgressCallback, Sink
 from .report import Failure, Finding, Report, Tally, failure
 from .ruleset import SERVER_RULES, Rules
 from .walk import PerUserWalk
 
-__all__ = ["BULK_CONCURRENCY", "PER_USER_CONCURRENCY", "WAIT_MAX", "Auditor"]
+__all__ = [
+    "BULK_CONCURRENCY",
+    "CHECKPOINT_MAX_AGE",
+    "PER_USER_CONCURRENCY",
+    "WAIT_MAX",
+    "Auditor",
+]
 
 BULK_CONCURRENCY = 4
 """Users pages in flight by default: each costs the server ~0.65 s of a worker."""
 PER_USER_CONCURRENCY = 32
 """Token lists in flight by default in the per-user walk."""
 WAIT_MAX = 3660.0
+CHECKPOINT_MAX_AGE = timedelta(days=1)
+"""How old a journal may be and still be resumed."""
 """How long ``wait=True`` waits for a rate-limit window by default: one hour plus a minute."""
 
 
@@ -51,6 +61,9 @@ class Auditor:
         walk: WalkChoice,
         wait: bool,
         wait_max: float,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_max_age: timedelta = CHECKPOINT_MAX_AGE,
+        fresh: bool = False,
         verify: int = 6,
     ) -> None:
         if concurrency is not None and concurrency < 1:
@@ -69,6 +82,10 @@ class Auditor:
         self.walk: WalkChoice = walk
         self.wait_max = wait_max if wait else None
         self.verify = verify
+        self.checkpoint = checkpoint
+        self.checkpoint_max_age = checkpoint_max_age
+        self.fresh = fresh
+        self.journal: Journal | None = None
         self.sink: Sink | None = None
         self._current: Tally = Tally()
 
@@ -78,7 +95,28 @@ class Auditor:
         return self._current.failures
 
     async def run(self) -> Report:
-        """Audit, and build the report."""
+        """Audit (resuming the journal, if there is one), and build the report."""
+        if self.checkpoint is None:
+            return await self._run()
+        header = new_header(
+            server=str(self.client.base_url),
+            login=self.client.username,
+            rules=self.rules,
+            local_sites=self.local_sites,
+            users=self.users,
+            now=self.now,
+        )
+        with open_journal(
+            self.checkpoint, header, max_age=self.checkpoint_max_age, fresh=self.fresh
+        ) as journal:
+            self.journal = journal
+            self.now = journal.header.now  # every rule judges with the first run's clock
+            report = await self._run()
+            if report.complete:
+                journal.finish()
+        return report
+
+    async def _run(self) -> Report:
         client = self.client
         if client.uses_api_token:
             raise PasswordLoginRequiredError(
@@ -137,14 +175,17 @@ class Auditor:
             if outer is not None:
                 await outer([msgspec.structs.replace(f, local_site=name) for f in found])
 
-        return await self._walk(root, rules, labelled)
+        return await self._walk(root, rules, labelled, name)
 
-    async def _walk(self, root: Root, rules: Rules, sink: Sink | None) -> Tally:
+    async def _walk(
+        self, root: Root, rules: Rules, sink: Sink | None, site: str | None = None
+    ) -> Tally:
         if self.users is not None:
-            return await self._per_user(root, rules, sink, "only the named users were audited")
+            why = "only the named users were audited"
+            return await self._per_user(root, rules, sink, why, site=site)
         kind, reason = await choose_walk(root, self.walk)
         if kind == "per-user":
-            return await self._per_user(root, rules, sink, reason)
+            return await self._per_user(root, rules, sink, reason, site=site)
         bulk = BulkWalk(
             root,
             concurrency=self.concurrency or BULK_CONCURRENCY,
@@ -163,7 +204,7 @@ class Auditor:
                 "tokens were read one by one"
             )
             warnings = [fallback.warning] if fallback.warning else []
-            return await self._per_user(root, rules, sink, why, warnings=warnings)
+            return await self._per_user(root, rules, sink, why, site=site, warnings=warnings)
         except RateLimitedError as exc:
             tally = bulk.tally  # stopped: what was read stands, the rest is a failure
             tally.failures.append(failure(None, exc, prefix="the bulk listing: "))
@@ -182,6 +223,7 @@ class Auditor:
         sink: Sink | None,
         reason: str,
         *,
+        site: str | None,
         warnings: Sequence[str] = (),
     ) -> Tally:
         walk = PerUserWalk(
@@ -191,6 +233,8 @@ class Auditor:
             now=self.now,
             users=self.users,
             progress=self.progress,
+            journal=self.journal,
+            site=site,
         )
         walk.sink = sink
         self._current = walk.tally

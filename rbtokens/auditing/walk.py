@@ -43,6 +43,7 @@ from ..resources import (
 )
 from ..wire import MAX_RESULTS, encoded
 from .exposure import check_exposure
+from .journal import Done, Journal
 from .judge import Judge
 from .pool import Pool
 from .protocols import AuditClient, ProgressCallback, Sink
@@ -97,6 +98,8 @@ class PerUserWalk:
         now: datetime | None,
         users: Iterable[str] | None,
         progress: ProgressCallback | None,
+        journal: Journal | None = None,
+        site: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -108,6 +111,8 @@ class PerUserWalk:
             raise ValueError("now must be an aware datetime")
         self.only_users = list(dict.fromkeys(users)) if users is not None else None
         self.progress = progress
+        self.journal = journal
+        self.site = site
         self.sink: Sink | None = None
         self.judge = Judge(rules, self.now)
         self.tally = Tally(exposure="no-tokens" if "secrets-exposed" in rules.enabled else "off")
@@ -159,7 +164,7 @@ class PerUserWalk:
                 await pager.walk(on_page, on_error=self._page_failed, slot=self.pool.lease)
 
         async def on_page(page: ListResource[User]) -> None:
-            self._users_page(pager, page)
+            await self._users_page(pager, page)
 
         await self._phase(walk)
         drift = pager.drift
@@ -169,15 +174,39 @@ class PerUserWalk:
             await self._phase(lambda: pager.reread(on_page, on_error=self._page_failed))
             self._settle_drift(pager)
 
-    def _users_page(self, pager: Paginator[ListResource[User]], page: ListResource[User]) -> None:
+    async def _users_page(
+        self, pager: Paginator[ListResource[User]], page: ListResource[User]
+    ) -> None:
         total = page.total_results
         if total is not None and self.users_total is not None and total > self.users_total:
             self.users_total = total
         for user in pager.unseen(page.items):
-            link = user.links.get("api_tokens")
             self.tally.users_listed += 1
-            self.pool.submit(_UserJob(user.username, user.is_active, link.href if link else None))
+            if not await self._restored(user.username):
+                link = user.links.get("api_tokens")
+                self.pool.submit(
+                    _UserJob(user.username, user.is_active, link.href if link else None)
+                )
         self._report_progress()
+
+    async def _restored(self, username: str) -> bool:
+        """Take a user an earlier run journalled; False when the user is still to do."""
+        done = self.journal.users.get((self.site, username)) if self.journal else None
+        if done is None:
+            return False
+        tally = self.tally
+        tally.records.extend(done.records)
+        tally.usable += sum(r.usable for r in done.records)
+        tally.users_audited += 1
+        tally.inactive += not done.active
+        if done.records and tally.exposure == "no-tokens":
+            self._start_exposure(username)
+        if done.findings:
+            tally.findings.extend(done.findings)
+            if self.sink is not None:
+                await self.sink(done.findings)
+        self._user_done()
+        return True
 
     def _page_failed(self, page: PageFailure) -> None:
         self.tally.failures.append(failure(None, page.error, prefix=f"users {page.where}: "))
@@ -228,16 +257,17 @@ class PerUserWalk:
 
     async def _lookup(self, username: str) -> None:
         assert self._root is not None
+        self.tally.users_listed += 1  # asked for: listed, whatever follows
+        if await self._restored(username):
+            return
         try:
             user = await self._root.user_at(username).get(**_USER_QUERY)
         except AuthenticationError:
             raise
         except RBTokensError as exc:
-            self.tally.users_listed += 1  # asked for: listed, and failed
             self.tally.failures.append(failure(username, exc))
             self._user_done()
             return
-        self.tally.users_listed += 1
         link = user.links.get("api_tokens")
         await self._audit_user(user.username, user.is_active, link.href if link else None)
 
@@ -257,7 +287,17 @@ class PerUserWalk:
             return
         tally = self.tally
         found: list[Finding] = []
+        first = len(tally.records)
         tally.usable += self.judge.judge(username, active, tokens, tally.records, found)
+        if self.journal is not None:
+            done = Done(
+                user=username,
+                site=self.site,
+                active=active,
+                records=tally.records[first:],
+                findings=found,
+            )
+            self.journal.record(done)
         if tokens and tally.exposure == "no-tokens":
             self._start_exposure(username)
         tally.users_audited += 1
@@ -326,8 +366,12 @@ class PerUserWalk:
 
     async def _exposure(self, root: Root, username: str) -> None:
         severity = self.rules.severities["secrets-exposed"]
-        async with self.pool.lease():  # in the place of a worker: the bound holds
-            result = await check_exposure(root, username, severity=severity)
+        result = self.journal.exposures.get(self.site) if self.journal is not None else None
+        if result is None:  # not checked by an earlier run
+            async with self.pool.lease():  # in the place of a worker: the bound holds
+                result = await check_exposure(root, username, severity=severity)
+            if self.journal is not None and result.outcome not in ("rate-limited", "failed"):
+                self.journal.record_exposure(self.site, result)  # a settled answer: not asked again
         tally = self.tally
         tally.exposure = result.outcome
         tally.failures.extend(result.failures)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import auditing
 from ..auditing import RevokeResult
 from ..client import RBClient
-from ..errors import PasswordLoginRequiredError, RBTokensError
-from .args import parse_time, revoke_arg, rules_arg
+from ..errors import PasswordLoginRequiredError, RateLimitedError, RBTokensError
+from .args import UsageError, parse_time, revoke_arg, rules_arg
 from .output import Output, to_builtins
-from .parser import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
+from .parser import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_RETRY
 from .report import print_report
 
 __all__ = ["cmd_audit"]
@@ -33,39 +33,87 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
         "walk": args.walk,
         "wait": args.wait,
         "wait_max": args.wait_max,
+        **_state_options(args),
     }
     started = datetime.now(UTC)
     try:
         with progress:
             report = await _audit(client, out, options)
     except RBTokensError as exc:
+        retry_at = exc.retry_at if isinstance(exc, RateLimitedError) else None
         if out.fmt == "table" or isinstance(exc, PasswordLoginRequiredError):
-            raise  # one line on stderr, as for every other failed request
-        # A machine reading the output always gets a document, even now.
-        report = auditing.failed_report(
-            server=str(client.base_url),
-            rules=rules,
-            started=started,
-            now=now or started,
-            error=exc,
-        )
-        print_report(out, report, [], show_tokens=False, dry_run=True)
-        out.note(f"rbtokens audit: error: {exc}")
-        return EXIT_INCOMPLETE
+            if retry_at is None:
+                raise  # one line on stderr, as for every other failed request
+        else:  # a machine reading the output always gets a document, even now
+            failed = auditing.failed_report(
+                server=str(client.base_url), rules=rules, started=started, now=now or started,
+                error=exc,
+            )  # fmt: skip
+            print_report(out, failed, [], show_tokens=False, dry_run=True)
+        if retry_at is None:
+            out.note(f"rbtokens audit: error: {exc}")
+            return EXIT_INCOMPLETE
+        out.note(f"rbtokens audit: incomplete: {exc}; run it again after {zulu(retry_at)}")
+        return EXIT_RETRY
     revoked: list[RevokeResult] = []
     if revoke_rules:
         revoked = await auditing.revoke_findings(
             client, report.findings, rules=revoke_rules, apply=args.apply
         )
     print_report(out, report, revoked, show_tokens=args.show_tokens, dry_run=not args.apply)
-    retry_at = report.summary.retry_at
-    if retry_at is not None:
-        out.note(f"rbtokens audit: incomplete: rate limited; run it again after {zulu(retry_at)}")
-    if not report.complete or any(r.action == "failed" for r in revoked):
-        return EXIT_INCOMPLETE
+    code, line = _ending(report, revoked, args)
+    out.note(f"rbtokens audit: {line}")
+    return code
+
+
+def _unread(report: auditing.Report) -> str:
+    users = report.summary.users_failed
+    other = len(report.failures) - users
+    parts = [f"{users:,} user{'s' if users != 1 else ''}"] if users else []
+    if other:
+        parts.append(f"{other:,} other read{'s' if other != 1 else ''}")
+    return " and ".join(parts) + " could not be read"
+
+
+def _state_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.state is None:
+        if args.fresh:
+            raise UsageError("--fresh needs --state FILE")
+        return {}
+    return {
+        "checkpoint": args.state,
+        "checkpoint_max_age": timedelta(hours=args.state_max_age),
+        "fresh": args.fresh,
+    }
+
+
+def _ending(
+    report: auditing.Report, revoked: list[RevokeResult], args: argparse.Namespace
+) -> tuple[int, str]:
+    """The exit code and the last line: complete, incomplete (and when to retry), or failed."""
+    summary = report.summary
+    failed_revocations = sum(r.action == "failed" for r in revoked)
+    again = f" (it goes on from {args.state})" if args.state else ""
+    if summary.retry_at is not None:
+        return EXIT_RETRY, (
+            f"incomplete: rate limited after {summary.users_audited:,} of "
+            f"{summary.users_listed:,} users; run it again after {zulu(summary.retry_at)}{again}"
+        )
+    if not report.complete:
+        return EXIT_INCOMPLETE, (
+            f"incomplete: {_unread(report)} (see the report's failures); "
+            f"run it again to retry{again}"
+        )
+    if failed_revocations:
+        return EXIT_INCOMPLETE, f"complete, but {failed_revocations:,} revocations failed"
+    findings = len(report.findings)
+    line = (
+        f"complete: {summary.users_audited:,} users, {summary.tokens_seen:,} tokens, "
+        f"{findings:,} finding{'s' if findings != 1 else ''}"
+    )
     if args.fail_on != "never" and report.at_least(args.fail_on):
-        return EXIT_FINDINGS
-    return EXIT_OK
+        return EXIT_FINDINGS, f"{line}, at or above {args.fail_on}"
+    return EXIT_OK, line
 
 
 async def _audit(client: RBClient, out: Output, options: dict[str, Any]) -> auditing.Report:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._redact import redact
@@ -91,6 +95,26 @@ def _configure_logging(verbosity: int, quiet: bool, stream: TextIO) -> Callable[
     return undo
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, stopping the command as Ctrl-C does: journals are written, files closed."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -119,7 +143,11 @@ def main(
     )
     undo_logging = _configure_logging(args.verbose, args.quiet, out.stderr)
     try:
-        return asyncio.run(_run(args, out, transport))
+        with _sigterm_as_interrupt():
+            return asyncio.run(_run(args, out, transport))
+    except Terminated:
+        out.note("rbtokens: terminated")
+        return 128 + signal.SIGTERM
     except UsageError as exc:
         out.note(f"rbtokens {args.verb}: error: {exc}")
         return EXIT_INCOMPLETE

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 
 from .._version import __version__
 from ..auditing import RULES, Severity
+from . import values
 
 __all__ = [
     "EPILOG",
     "EXIT_FINDINGS",
     "EXIT_INCOMPLETE",
     "EXIT_OK",
+    "EXIT_RETRY",
     "FORMATS",
     "SEVERITY_NAMES",
     "build_parser",
@@ -22,6 +23,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_INCOMPLETE = 2
+EXIT_RETRY = 75  # EX_TEMPFAIL: incomplete because of a rate limit; run again later
 
 FORMATS = ("table", "json", "ndjson", "csv", "yaml")
 SEVERITY_NAMES = tuple(s.value for s in Severity)
@@ -32,7 +34,14 @@ exit codes:
   1    audit: some finding is at or above --fail-on
   2    incomplete audit (users that could not be read, or revocations that
        failed), a usage error, a failed request, or any other error
+  75   audit: incomplete because of a rate limit; the last line says when to
+       run it again (with --state, the same command goes on where it stopped)
   130  interrupted (Ctrl-C)
+
+audit's last line on stderr says how it ended, for a scheduler:
+  rbtokens audit: complete: ...
+  rbtokens audit: incomplete: ...; run it again after TIME
+  rbtokens audit: error: ...
 
 settings come from options, then the environment (RBTOKENS_SERVER,
 RBTOKENS_USERNAME, RBTOKENS_PASSWORD, RBTOKENS_API_TOKEN), then RBTools'
@@ -62,7 +71,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
     group.add_argument(
         "--timeout",
-        type=_seconds,
+        type=values.seconds,
         metavar="SECONDS",
         default=default,
         help="per-request timeout (default: 60)",
@@ -100,58 +109,12 @@ def _connection_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def _int_at_least(low: int, high: int = 10**9) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
-        return value
-
-    parse.__name__ = "integer"
-    return parse
-
-
-def _number(*, high: float, positive: bool = False) -> Callable[[str], float]:
-    """A finite float, at least 0 (above 0 when ``positive``) and at most ``high``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        if value < 0 or (positive and value == 0):
-            raise argparse.ArgumentTypeError(
-                f"must be {'above' if positive else 'at least'} 0, got {text}"
-            )
-        if value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_count = _int_at_least(0)
-_token_id_type = _int_at_least(1, 2**63 - 1)
-#: Day counts (thresholds, expiries): up to 100 years, so dates never overflow.
-_days = _number(high=36500.0)
-_hours = _number(high=36500.0 * 24)
-_seconds = _number(high=86400.0, positive=True)
-_wait_seconds = _number(high=7 * 86400.0)
-
-
 def _owner(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--owner", metavar="USERNAME", help="the tokens' owner (default: you)")
 
 
 def _token_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("token_id", type=_token_id_type, metavar="TOKEN_ID", help="the token's id")
+    parser.add_argument("token_id", type=values.token_id, metavar="TOKEN_ID", help="the token's id")
 
 
 def _policy_options(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +131,7 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
 def _expiry_options(parser: argparse.ArgumentParser, *, what: str) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "--expires-in", type=_days, metavar="DAYS", help=f"{what} expires DAYS from now"
+        "--expires-in", type=values.days, metavar="DAYS", help=f"{what} expires DAYS from now"
     )
     group.add_argument(
         "--expires", metavar="TIME", help=f"{what} expires then (ISO 8601; UTC if no offset)"
@@ -203,7 +166,7 @@ def _audit_scope_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=values.positive_int,
         default=None,
         help="requests in flight (default: 4 users pages for the bulk walk, 32 for per-user)",
     )
@@ -215,7 +178,7 @@ def _audit_scope_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--wait-max",
-        type=_wait_seconds,
+        type=values.wait_seconds,
         default=3660.0,
         metavar="SECONDS",
         help="with --wait: the longest window to wait out (default: 3660, an hour and a "
@@ -237,6 +200,24 @@ def _audit_scope_options(p: argparse.ArgumentParser) -> None:
         help="also audit this Local Site (/s/NAME/; repeatable): its tokens are not listed "
         "at the global root, and Review Board's API does not say which Local Sites exist",
     )
+    p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep a journal of the audit in FILE (mode 0600, locked, no secrets): run the "
+        "same command again after a rate limit, Ctrl-C or a crash and it goes on where it "
+        "stopped; the journal of a finished audit is started afresh",
+    )
+    p.add_argument(
+        "--fresh", action="store_true", help="with --state: start over, whatever FILE holds"
+    )
+    p.add_argument(
+        "--state-max-age",
+        type=values.positive_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="with --state: refuse to resume a journal started longer ago than this, as its "
+        "findings would be stale (default: 24)",
+    )
 
 
 def _audit_rule_options(p: argparse.ArgumentParser) -> None:
@@ -247,14 +228,17 @@ def _audit_rule_options(p: argparse.ArgumentParser) -> None:
         help=f"run only these rules (default: all): {', '.join(RULES)}",
     )
     p.add_argument(
-        "--expiring-days", type=_days, default=14.0, help="expiring-soon window (default: 14)"
+        "--expiring-days", type=values.days, default=14.0, help="expiring-soon window (default: 14)"
     )
     p.add_argument(
-        "--never-used-days", type=_days, default=30.0, help="never-used age (default: 30)"
+        "--never-used-days", type=values.days, default=30.0, help="never-used age (default: 30)"
     )
-    p.add_argument("--stale-days", type=_days, default=90.0, help="stale age (default: 90)")
+    p.add_argument("--stale-days", type=values.days, default=90.0, help="stale age (default: 90)")
     p.add_argument(
-        "--max-tokens", type=_count, default=10, help="too-many-tokens above this (default: 10)"
+        "--max-tokens",
+        type=values.count,
+        default=10,
+        help="too-many-tokens above this (default: 10)",
     )
     p.add_argument(
         "--severity",
@@ -297,8 +281,10 @@ def _list_options(p: argparse.ArgumentParser) -> None:
     exp = p.add_mutually_exclusive_group()
     exp.add_argument("--expired", dest="expired", action="store_true", default=None)
     exp.add_argument("--unexpired", dest="expired", action="store_false")
-    p.add_argument("--page", type=_positive_int, help="show only this page (default: all)")
-    p.add_argument("--per-page", type=_positive_int, default=25, help="page size (default: 25)")
+    p.add_argument("--page", type=values.positive_int, help="show only this page (default: all)")
+    p.add_argument(
+        "--per-page", type=values.positive_int, default=25, help="page size (default: 25)"
+    )
 
 
 def _token_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -326,7 +312,7 @@ def _token_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
     _owner(p)
     p.add_argument(
         "--grace",
-        type=_hours,
+        type=values.hours,
         default=24.0,
         metavar="HOURS",
         help="the old token keeps working this long (default: 24; 0 retires it now)",
@@ -344,7 +330,7 @@ def _token_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
     )
 
     p = verb("revoke", "Delete API tokens: the only revocation Review Board honours.")
-    p.add_argument("token_ids", type=_token_id_type, nargs="+", metavar="TOKEN_ID")
+    p.add_argument("token_ids", type=values.token_id, nargs="+", metavar="TOKEN_ID")
     _owner(p)
 
 

@@ -12,8 +12,11 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from rbtokens import RBClient
@@ -194,3 +197,28 @@ async def test_an_unknown_local_site_is_a_failure_not_a_silent_gap(rb_site: Any)
     assert not report.complete
     (failure,) = [f for f in report.failures if f.local_site == "no-such-site"]
     assert failure.http_status == 404
+
+
+async def test_a_journalled_audit_of_a_local_site_resumes_to_the_same_report(
+    rb_site: Any, tmp_path: Path
+) -> None:
+    state = tmp_path / "audit.state"
+    async with RBClient(
+        rb_site.url, username=rb_site.admin_username, password=rb_site.admin_password
+    ) as client:
+        now = datetime.now(UTC)
+        options: dict[str, Any] = {"local_sites": [SITE], "walk": "per-user", "now": now}
+        whole = await audit(client, **options)
+        first = await audit(client, **options, checkpoint=state)
+        lines = state.read_bytes().splitlines(keepends=True)
+        sites = {json.loads(line).get("site") for line in lines[1:] if b'"user"' in line}
+        assert sites == {None, SITE}  # both sites journalled, each user under its own
+        # As if stopped halfway: the header and every other user, no "done".
+        state.write_bytes(lines[0] + b"".join(lines[1:-1:2]))
+        resumed = await audit(client, **options, checkpoint=state)
+    assert first.complete and resumed.complete
+    for report in (first, resumed):
+        assert msgspec.to_builtins(report.tokens) == msgspec.to_builtins(whole.tokens)
+        assert msgspec.to_builtins(report.findings) == msgspec.to_builtins(whole.findings)
+        assert report.summary.users_audited == whole.summary.users_audited
+        assert report.summary.exposure_check == whole.summary.exposure_check

@@ -27,6 +27,8 @@ EXPORTED = [
     "InvalidFormDataError",
     "InvalidateNotPersistedError",
     "ItemResource",
+    "JournalError",
+    "JournalLockedError",
     "Link",
     "ListResource",
     "LoginFailedError",
