@@ -40,9 +40,9 @@ BULK_CONCURRENCY = 4
 PER_USER_CONCURRENCY = 32
 """Token lists in flight by default in the per-user walk."""
 WAIT_MAX = 3660.0
+"""How long ``wait=True`` waits for a rate-limit window by default: one hour plus a minute."""
 CHECKPOINT_MAX_AGE = timedelta(days=1)
 """How old a journal may be and still be resumed."""
-"""How long ``wait=True`` waits for a rate-limit window by default: one hour plus a minute."""
 
 
 class Auditor:
