@@ -53,11 +53,13 @@ class ListResource(Navigable, Page, Generic[T]):
         total_results: int | None,
         mimetype: str = "",
     ) -> None:
-        self.items = items
-        self.item_type = item_type
-        self.links = links
-        self.total_results = total_results
-        self.mimetype = mimetype
+        super().__init__(
+            items=items,
+            item_type=item_type,
+            links=links,
+            total_results=total_results,
+            mimetype=mimetype,
+        )
         self._rb_client: ClientRef | None = None
 
     @classmethod
