@@ -9,6 +9,7 @@ bound to this client. ``client.tokens`` holds the token verbs.
 from __future__ import annotations
 
 import enum
+import re
 import ssl
 import warnings
 from collections.abc import Mapping
@@ -74,6 +75,16 @@ def _warn_if_insecure(
         warnings.warn(
             f"sending {secret} over plain http:// to {base.host}", RBTokensWarning, stacklevel=3
         )
+
+
+_LOCAL_SITE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _local_site_api(base: URL, name: str) -> URL:
+    """``<server>/s/<name>/api/``: a Local Site's API root."""
+    if not _LOCAL_SITE_NAME.fullmatch(name):
+        raise NavigationError(f"not a Local Site name: {redact(name)!r}")
+    return base.join(URL(f"s/{name}/api/"))
 
 
 def _api_path(api_url: URL, path: str) -> URL:
@@ -148,7 +159,7 @@ class RBClient:
             retry=retry,
             headers={"Accept": "application/json", "User-Agent": user_agent, **(headers or {})},
         )
-        self._root: Root | None = None
+        self._roots: dict[str | None, Root] = {}
         self._state = _State.UNOPENED
         self._ref = weak(self)
         self._tokens: Tokens | None = None
@@ -229,18 +240,23 @@ class RBClient:
 
     # -- navigation entry points ----------------------------------------
 
-    async def get_root(self, *, refresh: bool = False) -> Root:
-        """The root resource (cached after the first fetch)."""
-        if self._root is None or refresh:
-            res = await self.request("GET", self.api_url)
+    async def get_root(self, *, local_site: str | None = None, refresh: bool = False) -> Root:
+        """The API root (cached after the first fetch), or a Local Site's (``/s/<name>/api/``).
+
+        Every link and URI template of a Local Site's root stays under it.
+        """
+        root = self._roots.get(local_site)
+        if root is None or refresh:
+            url = self.api_url if local_site is None else _local_site_api(self.base_url, local_site)
+            res = await self.request("GET", url)
             if not isinstance(res, Root):
                 raise UnexpectedContentType(
-                    f"{self.api_url} is not a Review Board API root ({type(res).__name__})",
+                    f"{url} is not a Review Board API root ({type(res).__name__})",
                     http_status=200,
-                    url=str(self.api_url),
+                    url=str(url),
                 )
-            self._root = res
-        return self._root
+            root = self._roots[local_site] = res
+        return root
 
     async def get_path(self, path: str, **query: Any) -> Any:
         """GET a path relative to the API root, e.g. ``"users/alice/"``."""

@@ -38,6 +38,6 @@ class AuditClient(Requester, Protocol):
         """Whether the client logs in with an API token."""
         ...
 
-    async def get_root(self) -> Root:
-        """The API root."""
+    async def get_root(self, *, local_site: str | None = None) -> Root:
+        """The API root, or a Local Site's."""
         ...

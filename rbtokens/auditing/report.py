@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from operator import attrgetter
 from typing import Literal
 
 import msgspec
@@ -15,6 +14,7 @@ __all__ = [
     "Failure",
     "Finding",
     "Report",
+    "SiteSummary",
     "Summary",
     "Tally",
     "TokenRecord",
@@ -48,6 +48,8 @@ class TokenRecord(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     token_generator_id: str = ""
     invalid_reason: str = ""
     owner_active: bool = True
+    local_site: str | None = None
+    """The Local Site the token belongs to (None: the global site)."""
 
 
 class Finding(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -61,6 +63,8 @@ class Finding(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     rule: str
     severity: Severity
     message: str
+    local_site: str | None = None
+    """The Local Site of the token or user (None: the global site)."""
 
 
 class Failure(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -75,6 +79,19 @@ class Failure(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     http_status: int | None = None
     retry_at: datetime | None = None
     """For a rate limit: when the server takes requests again (UTC)."""
+    local_site: str | None = None
+    """The Local Site where it happened (None: the global site)."""
+
+
+class SiteSummary(msgspec.Struct, kw_only=True):
+    """How one site (the global one, or a Local Site) was audited."""
+
+    local_site: str | None
+    walk: WalkKind
+    walk_reason: str
+    users_listed: int
+    users_audited: int
+    tokens_seen: int
 
 
 class Summary(msgspec.Struct, kw_only=True):
@@ -104,6 +121,8 @@ class Summary(msgspec.Struct, kw_only=True):
     """Why that walk ran."""
     retry_at: datetime | None = None
     """When the audit was stopped by a rate limit: when to run it again (UTC)."""
+    sites: list[SiteSummary] = msgspec.field(default_factory=list)
+    """Each site audited: the global one, then every Local Site named."""
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -157,6 +176,29 @@ class Tally(msgspec.Struct):
     walk: WalkKind = "per-user"
     walk_reason: str = ""
 
+    def site_summary(self, local_site: str | None) -> SiteSummary:
+        """How this tally's site was walked."""
+        return SiteSummary(
+            local_site=local_site,
+            walk=self.walk,
+            walk_reason=self.walk_reason,
+            users_listed=self.users_listed,
+            users_audited=self.users_audited,
+            tokens_seen=len(self.records),
+        )
+
+    def absorb(self, other: Tally, local_site: str) -> None:
+        """Add a Local Site's tally, each record, finding and failure labelled with it."""
+        label = {"local_site": local_site}
+        self.records.extend(msgspec.structs.replace(r, **label) for r in other.records)
+        self.findings.extend(msgspec.structs.replace(f, **label) for f in other.findings)
+        self.failures.extend(msgspec.structs.replace(f, **label) for f in other.failures)
+        self.warnings.extend(f"Local Site {local_site}: {w}" for w in other.warnings)
+        self.users_listed += other.users_listed
+        self.users_audited += other.users_audited
+        self.inactive += other.inactive
+        self.usable += other.usable
+
     def report(
         self,
         *,
@@ -166,6 +208,7 @@ class Tally(msgspec.Struct):
         now: datetime,
         elapsed: float,
         stats: tuple[int, int, int, float],
+        sites: list[SiteSummary] | None = None,
     ) -> Report:
         """The report, sorted; ``stats`` are the run's requests, logins, retries and 429 wait."""
         per_rule = {rule: 0 for rule in RULES if rule in rules.enabled}
@@ -175,10 +218,16 @@ class Tally(msgspec.Struct):
             per_sev[f.severity.value] += 1
         order = {rule: i for i, rule in enumerate(RULES)}
         self.findings.sort(
-            key=lambda f: (-f.severity.rank, order[f.rule], f.username or "", f.token_id or 0)
+            key=lambda f: (
+                -f.severity.rank,
+                order[f.rule],
+                f.local_site or "",
+                f.username or "",
+                f.token_id or 0,
+            )
         )
-        self.records.sort(key=attrgetter("username", "id"))
-        self.failures.sort(key=lambda f: (f.username or "", f.error))
+        self.records.sort(key=lambda r: (r.local_site or "", r.username, r.id))
+        self.failures.sort(key=lambda f: (f.local_site or "", f.username or "", f.error))
         requests, logins, retries, waited = stats
         summary = Summary(
             server=server,
@@ -202,6 +251,7 @@ class Tally(msgspec.Struct):
             walk=self.walk,
             walk_reason=self.walk_reason,
             retry_at=max((f.retry_at for f in self.failures if f.retry_at), default=None),
+            sites=sites if sites is not None else [self.site_summary(None)],
         )
         return Report(
             summary=summary,

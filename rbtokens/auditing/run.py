@@ -30,6 +30,7 @@ async def audit(
     rules: Rules | None = None,
     now: datetime | None = None,
     users: Iterable[str] | None = None,
+    local_sites: Iterable[str] = (),
     progress: ProgressCallback | None = None,
     walk: WalkChoice = "auto",
     wait: bool = False,
@@ -45,9 +46,12 @@ async def audit(
     (default: 4 users pages for the bulk walk, 32 token lists per user).
     ``now`` (aware) fixes the clock the rules use. With ``wait``, a closed
     rate-limit window of up to ``wait_max`` seconds is waited out; a longer
-    one ends the audit incomplete, with ``summary.retry_at``. Users whose
-    tokens cannot be read are listed in ``report.failures``. A refused login
-    raises :class:`~rbtokens.errors.AuthenticationError`.
+    one ends the audit incomplete, with ``summary.retry_at``. Each of
+    ``local_sites`` (Review Board's ``/s/<name>/`` sites, whose tokens the
+    global root does not list) is audited the same way, and its tokens,
+    findings and failures carry its name. Users whose tokens cannot be read
+    are listed in ``report.failures``. A refused login raises
+    :class:`~rbtokens.errors.AuthenticationError`.
     """
     auditor = Auditor(
         client,
@@ -55,6 +59,7 @@ async def audit(
         rules=rules,
         now=now,
         users=users,
+        local_sites=local_sites,
         progress=progress,
         walk=walk,
         wait=wait,
@@ -148,6 +153,7 @@ def audit_stream(
     rules: Rules | None = None,
     now: datetime | None = None,
     users: Iterable[str] | None = None,
+    local_sites: Iterable[str] = (),
     progress: ProgressCallback | None = None,
     walk: WalkChoice = "auto",
     wait: bool = False,
@@ -171,6 +177,7 @@ def audit_stream(
         rules=rules,
         now=now,
         users=users,
+        local_sites=local_sites,
         progress=progress,
         walk=walk,
         wait=wait,

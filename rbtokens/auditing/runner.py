@@ -7,15 +7,22 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from ..errors import PasswordLoginRequiredError, RateLimitedError
+import msgspec
+
+from ..errors import (
+    AuthenticationError,
+    PasswordLoginRequiredError,
+    RateLimitedError,
+    RBTokensError,
+)
 from ..http import waiting_allowed
 from ..resources import Root
 from ..tokens.everyone import Fallback
 from .bulk import BulkWalk
 from .choose import WalkChoice, choose_walk
 from .protocols import AuditClient, ProgressCallback, Sink
-from .report import Failure, Report, Tally, failure
-from .ruleset import Rules
+from .report import Failure, Finding, Report, Tally, failure
+from .ruleset import SERVER_RULES, Rules
 from .walk import PerUserWalk
 
 __all__ = ["BULK_CONCURRENCY", "PER_USER_CONCURRENCY", "WAIT_MAX", "Auditor"]
@@ -39,6 +46,7 @@ class Auditor:
         rules: Rules | None,
         now: datetime | None,
         users: Iterable[str] | None,
+        local_sites: Iterable[str] = (),
         progress: ProgressCallback | None,
         walk: WalkChoice,
         wait: bool,
@@ -56,6 +64,7 @@ class Auditor:
         if self.now.tzinfo is None:
             raise ValueError("now must be an aware datetime")
         self.users = list(dict.fromkeys(users)) if users is not None else None
+        self.local_sites = list(dict.fromkeys(local_sites))
         self.progress = progress
         self.walk: WalkChoice = walk
         self.wait_max = wait_max if wait else None
@@ -87,7 +96,12 @@ class Auditor:
         )
         with allowed:
             root = await client.get_root()
-            tally = await self._walk(root)
+            tally = await self._walk(root, self.rules, self.sink)
+            sites = [tally.site_summary(None)]
+            for name in self.local_sites:
+                site = await self._local_site(name)
+                sites.append(site.site_summary(name))
+                tally.absorb(site, name)
         used = (
             stats.requests - base[0],
             stats.logins - base[1],
@@ -101,23 +115,45 @@ class Auditor:
             now=self.now,
             elapsed=time.perf_counter() - t0,
             stats=used,
+            sites=sites,
         )
 
-    async def _walk(self, root: Root) -> Tally:
+    async def _local_site(self, name: str) -> Tally:
+        """One Local Site, walked like the global one (its own rights, its own walk)."""
+        try:
+            root = await self.client.get_root(local_site=name)
+        except AuthenticationError:
+            raise
+        except RBTokensError as exc:
+            tally = Tally(walk_reason="the Local Site's API root could not be read")
+            tally.failures.append(failure(None, exc, prefix=f"Local Site {name}: "))
+            return tally
+        # secrets-exposed is about the server, checked once at its root.
+        enabled = tuple(r for r in self.rules.enabled if r not in SERVER_RULES)
+        rules = msgspec.structs.replace(self.rules, enabled=enabled)
+        outer = self.sink
+
+        async def labelled(found: list[Finding]) -> None:
+            if outer is not None:
+                await outer([msgspec.structs.replace(f, local_site=name) for f in found])
+
+        return await self._walk(root, rules, labelled)
+
+    async def _walk(self, root: Root, rules: Rules, sink: Sink | None) -> Tally:
         if self.users is not None:
-            return await self._per_user(root, "only the named users were audited")
+            return await self._per_user(root, rules, sink, "only the named users were audited")
         kind, reason = await choose_walk(root, self.walk)
         if kind == "per-user":
-            return await self._per_user(root, reason)
+            return await self._per_user(root, rules, sink, reason)
         bulk = BulkWalk(
             root,
             concurrency=self.concurrency or BULK_CONCURRENCY,
-            rules=self.rules,
+            rules=rules,
             now=self.now,
             progress=self.progress,
             verify=self.verify,
         )
-        bulk.sink = self.sink
+        bulk.sink = sink
         self._current = bulk.tally
         try:
             tally = await bulk.run()
@@ -127,7 +163,7 @@ class Auditor:
                 "tokens were read one by one"
             )
             warnings = [fallback.warning] if fallback.warning else []
-            return await self._per_user(root, why, warnings=warnings)
+            return await self._per_user(root, rules, sink, why, warnings=warnings)
         except RateLimitedError as exc:
             tally = bulk.tally  # stopped: what was read stands, the rest is a failure
             tally.failures.append(failure(None, exc, prefix="the bulk listing: "))
@@ -139,16 +175,24 @@ class Auditor:
         )
         return tally
 
-    async def _per_user(self, root: Root, reason: str, *, warnings: Sequence[str] = ()) -> Tally:
+    async def _per_user(
+        self,
+        root: Root,
+        rules: Rules,
+        sink: Sink | None,
+        reason: str,
+        *,
+        warnings: Sequence[str] = (),
+    ) -> Tally:
         walk = PerUserWalk(
             self.client,
             concurrency=self.concurrency or PER_USER_CONCURRENCY,
-            rules=self.rules,
+            rules=rules,
             now=self.now,
             users=self.users,
             progress=self.progress,
         )
-        walk.sink = self.sink
+        walk.sink = sink
         self._current = walk.tally
         walk.tally.warnings.extend(warnings)
         tally = await walk.run(root)

@@ -28,6 +28,7 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
         "rules": rules,
         "now": now,
         "users": args.users,
+        "local_sites": args.local_sites,
         "progress": progress.update,
         "walk": args.walk,
         "wait": args.wait,

@@ -187,6 +187,12 @@ def _extra_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _audit_options(p: argparse.ArgumentParser) -> None:
+    _audit_scope_options(p)
+    _audit_rule_options(p)
+
+
+def _audit_scope_options(p: argparse.ArgumentParser) -> None:
+    """Which users and sites, and how they are read."""
     p.add_argument(
         "--walk",
         choices=("auto", "bulk", "per-user"),
@@ -222,6 +228,19 @@ def _audit_options(p: argparse.ArgumentParser) -> None:
         metavar="USERNAME",
         help="audit only this user (repeatable)",
     )
+    p.add_argument(
+        "--local-site",
+        dest="local_sites",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also audit this Local Site (/s/NAME/; repeatable): its tokens are not listed "
+        "at the global root, and Review Board's API does not say which Local Sites exist",
+    )
+
+
+def _audit_rule_options(p: argparse.ArgumentParser) -> None:
+    """Which rules run, their thresholds, and what follows from the findings."""
     p.add_argument(
         "--rules",
         metavar="RULE,...",

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from rbtokens import RBClient
+from rbtokens.auditing import audit
+
 pytestmark = pytest.mark.integration
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -161,3 +164,33 @@ def test_what_does_reveal_a_local_site(rb_site: Any) -> None:
     status, body = call(rb_site, f"s/{SITE}/api/session/", authorization)
     assert status == 200 and body["session"]["authenticated"] is True
     assert body["session"]["links"]["user"]["title"] == token["username"]
+
+
+async def test_an_audit_covers_a_local_site_only_when_it_is_named(rb_site: Any) -> None:
+    local_tokens = {t["id"] for t in tenant(rb_site)["tokens"]}
+    async with RBClient(
+        rb_site.url, username=rb_site.admin_username, password=rb_site.admin_password
+    ) as client:
+        without = await audit(client)
+        named = await audit(client, local_sites=[SITE])
+    assert not local_tokens & {r.id for r in without.tokens}  # missing when not named
+    labelled = {r.id for r in named.tokens if r.local_site == SITE}
+    assert labelled == local_tokens  # every one of them, labelled with its site
+    assert {r.id for r in named.tokens if r.local_site is None} == {r.id for r in without.tokens}
+    assert named.complete and named.summary.tokens_seen == len(without.tokens) + len(local_tokens)
+    assert [s.local_site for s in named.summary.sites] == [None, SITE]
+    site_findings = [f for f in named.findings if f.local_site == SITE]
+    assert site_findings and all(
+        f.token_id in local_tokens or f.token_id is None for f in site_findings
+    )
+    assert not any(f.rule == "secrets-exposed" and f.local_site for f in named.findings)
+
+
+async def test_an_unknown_local_site_is_a_failure_not_a_silent_gap(rb_site: Any) -> None:
+    async with RBClient(
+        rb_site.url, username=rb_site.admin_username, password=rb_site.admin_password
+    ) as client:
+        report = await audit(client, local_sites=["no-such-site"])
+    assert not report.complete
+    (failure,) = [f for f in report.failures if f.local_site == "no-such-site"]
+    assert failure.http_status == 404
