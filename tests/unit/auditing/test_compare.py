@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from reportkit import finding, record, report, user_failure
 
 from rbtokens.auditing import RULES, compare
@@ -44,8 +45,6 @@ def test_a_rotated_token_is_a_new_token() -> None:
 def test_identity_ignores_the_severity_and_the_message() -> None:
     old = report([finding("stale", "alice", 1)])
     changed = finding("stale", "alice", 1)
-    import msgspec
-
     changed = msgspec.structs.replace(changed, message="other words")
     result = compare(old, report([changed]))
     assert marks(result) == {("stale", "alice", 1): "persisting"}

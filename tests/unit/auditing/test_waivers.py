@@ -110,5 +110,5 @@ def test_the_file_is_yaml_a_list_or_a_waivers_mapping(tmp_path: Path) -> None:
     path.write_text("waivers: 3\n")
     with pytest.raises(WaiverError, match="expected a list"):
         load_waivers(path)
-    with pytest.raises(WaiverError, match="missing.yaml"):
+    with pytest.raises(WaiverError, match=r"missing\.yaml"):
         load_waivers(tmp_path / "missing.yaml")
