@@ -1,24 +1,37 @@
-"""The ``audit`` verb: run the audit (with a progress bar), revoke, print the report."""
+"""The ``audit`` verb: run the audit (with a progress bar), revoke, print and save the report."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from .. import auditing
-from ..auditing import RevokeResult
+from ..auditing import Finding, RevokeResult
 from ..client import RBClient
 from ..errors import PasswordLoginRequiredError, RBTokensError
-from .args import parse_time, revoke_arg, rules_arg
+from .args import UsageError, parse_time, revoke_arg, rules_arg
+from .delivery import Delivery
 from .output import Output, to_builtins
-from .parser import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
-from .report import print_report
+from .parser import EXIT_INCOMPLETE
 
 __all__ = ["cmd_audit"]
 
 
 async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> int:
+    rules_arg(args)  # usage errors first, before any file is read or locked
+    revoke_arg(args, rules_arg(args))
+    if args.fail_on_new and not args.baseline:
+        raise UsageError("--fail-on-new needs --baseline PREV.json")
+    delivery = Delivery(args, command="rbtokens audit")
+    with delivery:  # the --save files stay locked until they are written
+        return await _audit_and_deliver(client, args, out, delivery)
+
+
+async def _audit_and_deliver(
+    client: RBClient, args: argparse.Namespace, out: Output, delivery: Delivery
+) -> int:
     rules = rules_arg(args)
     revoke_rules = revoke_arg(args, rules)
     now = parse_time(args.now, "--now") if args.now else None
@@ -37,11 +50,8 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
     started = datetime.now(UTC)
     try:
         with progress:
-            report = await _audit(client, out, options)
+            report = await _audit(client, out, options, delivery.stream_marker(now))
     except RBTokensError as exc:
-        if out.fmt == "table" or isinstance(exc, PasswordLoginRequiredError):
-            raise  # one line on stderr, as for every other failed request
-        # A machine reading the output always gets a document, even now.
         report = auditing.failed_report(
             server=str(client.base_url),
             rules=rules,
@@ -49,7 +59,12 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
             now=now or started,
             error=exc,
         )
-        print_report(out, report, [], show_tokens=False, dry_run=True)
+        doc = delivery.document(report, [], applied=False)
+        delivery.save(doc)  # an incomplete audit is saved too (complete: false)
+        if out.fmt == "table" or isinstance(exc, PasswordLoginRequiredError):
+            raise  # one line on stderr, as for every other failed request
+        # A machine reading the output always gets a document, even now.
+        delivery.deliver(out, doc)
         out.note(f"rbtokens audit: error: {exc}")
         return EXIT_INCOMPLETE
     revoked: list[RevokeResult] = []
@@ -57,25 +72,24 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
         revoked = await auditing.revoke_findings(
             client, report.findings, rules=revoke_rules, apply=args.apply
         )
-    print_report(out, report, revoked, show_tokens=args.show_tokens, dry_run=not args.apply)
+    doc = delivery.document(report, revoked, applied=args.apply)
+    delivery.deliver(out, doc, streamed=out.fmt == "ndjson")
     retry_at = report.summary.retry_at
     if retry_at is not None:
         out.note(f"rbtokens audit: incomplete: rate limited; run it again after {zulu(retry_at)}")
-    if not report.complete or any(r.action == "failed" for r in revoked):
-        return EXIT_INCOMPLETE
-    if args.fail_on != "never" and report.at_least(args.fail_on):
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return delivery.exit_code(doc)
 
 
-async def _audit(client: RBClient, out: Output, options: dict[str, Any]) -> auditing.Report:
+async def _audit(
+    client: RBClient, out: Output, options: dict[str, Any], mark: Callable[[Finding], Finding]
+) -> auditing.Report:
     if out.fmt != "ndjson":
         return await auditing.audit(client, **options)
-    # NDJSON streams each finding as soon as it is found.
+    # NDJSON streams each finding as soon as it is found (marked as the report will be).
     stream = auditing.audit_stream(client, **options)
     async with stream:
         async for finding in stream:
-            out.ndjson({"record": "finding", **to_builtins(finding)})
+            out.ndjson({"record": "finding", **to_builtins(mark(finding))})
     assert stream.report is not None
     return stream.report
 
