@@ -140,3 +140,9 @@ def test_ten_thousand_users_fit_in_five_megabytes() -> None:
 def test_no_secret_or_unknown_key_reaches_the_page(doc: object) -> None:
     page = render_html(doc)  # type: ignore[arg-type]
     assert "rbp_" not in page and '"token":' not in page
+
+
+def test_a_demo_sized_site_stays_under_300_kilobytes() -> None:
+    """The demo's 300 users and about 450 tokens (tools/rbsite.py demo)."""
+    page = render_html(big_document(users=300, tokens=450))
+    assert len(page.encode()) < 300_000
