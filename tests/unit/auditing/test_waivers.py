@@ -112,3 +112,20 @@ def test_the_file_is_yaml_a_list_or_a_waivers_mapping(tmp_path: Path) -> None:
         load_waivers(path)
     with pytest.raises(WaiverError, match=r"missing\.yaml"):
         load_waivers(tmp_path / "missing.yaml")
+
+
+def test_the_readmes_example_is_a_valid_waivers_file() -> None:
+    import re  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = re.search(r"```yaml\n(waivers:.*?)```", readme, re.S)
+    assert block is not None
+    (w,) = parse_waivers(yaml.safe_load(block.group(1)))
+    assert (w.rule, w.token, w.local_site, w.expires) == (
+        "no-expiry",
+        42,
+        "tenant-a",
+        date(2027, 6, 30),
+    )
