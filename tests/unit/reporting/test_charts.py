@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from docs import full_document
+from reportdocs import full_document
 from reportkit import DAY, NOW, record
 
 from rbtokens.reporting.charts import BAR_WIDTH, age_chart, charts, expiry_chart

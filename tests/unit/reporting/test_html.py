@@ -9,8 +9,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from docs import PROBES, big_document, full_document, hostile_document
 from markupsafe import escape
+from reportdocs import PROBES, big_document, full_document, hostile_document
 from reportkit import report
 
 from rbtokens.reporting import build_document

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from browser import artifacts, open_report
-from docs import PROBES, full_document, hostile_document
+from reportdocs import PROBES, full_document, hostile_document
 
 from rbtokens.reporting.html import render_html
 

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import msgspec
 import pytest
-from docs import full_document
+from reportdocs import full_document
 from reportkit import report
 
 from rbtokens.reporting import SCHEMA_VERSION, DocumentError, build_document, decode_document
