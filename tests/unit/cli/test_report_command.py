@@ -235,3 +235,21 @@ def test_a_bad_waivers_file_stops_the_run_before_any_request(tmp_path: Path) -> 
     fake = seeded()
     code, _, err = run(fake, "audit", "--waivers", str(path))
     assert code == 2 and "waiver 1" in err and fake.requests == []
+
+
+def test_streamed_ndjson_findings_carry_the_final_marks(tmp_path: Path) -> None:
+    fake = seeded()
+    prev, waivers = tmp_path / "prev.json", tmp_path / "waivers.yaml"
+    waivers.write_text(WAIVERS)
+    run(fake, "audit", "-q", *FIXED, "--save", str(prev))
+    fake.add_token("carol", note="carol laptop", **NO_EXPIRY)
+    saved = tmp_path / "now.json"
+    marks = ("--baseline", str(prev), "--waivers", str(waivers))
+    _, live, _ = run(fake, "audit", "-q", *FIXED, "-o", "ndjson", *marks, "--save", str(saved))
+    _, again, _ = offline("report", str(saved), "-o", "ndjson")
+    assert sorted(live.splitlines()) == sorted(again.splitlines())
+    records = [json.loads(line) for line in live.splitlines()]
+    assert {r["baseline"] for r in records if r["record"] == "finding"} == {"new", "persisting"}
+    assert sum(1 for r in records if r["record"] == "finding" and r["waiver"]) == 1
+    assert [r["record"] for r in records[-3:]] == ["summary", "baseline", "waivers"]
+    validate_ndjson(live)
