@@ -20,21 +20,29 @@ __all__ = ["cmd_audit"]
 
 
 async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> int:
-    rules_arg(args)  # usage errors first, before any file is read or locked
-    revoke_arg(args, rules_arg(args))
+    # Usage errors first, before any file is read or locked.
+    rules = rules_arg(args)
+    revoke_rules = revoke_arg(args, rules)
+    now = parse_time(args.now, "--now") if args.now else None
     if args.fail_on_new and not args.baseline:
         raise UsageError("--fail-on-new needs --baseline PREV.json")
     delivery = Delivery(args, command="rbtokens audit")
     with delivery:  # the --save files stay locked until they are written
-        return await _audit_and_deliver(client, args, out, delivery)
+        return await _audit_and_deliver(
+            client, args, out, delivery, rules=rules, revoke_rules=revoke_rules, now=now
+        )
 
 
 async def _audit_and_deliver(
-    client: RBClient, args: argparse.Namespace, out: Output, delivery: Delivery
+    client: RBClient,
+    args: argparse.Namespace,
+    out: Output,
+    delivery: Delivery,
+    *,
+    rules: auditing.Rules,
+    revoke_rules: list[str],
+    now: datetime | None,
 ) -> int:
-    rules = rules_arg(args)
-    revoke_rules = revoke_arg(args, rules)
-    now = parse_time(args.now, "--now") if args.now else None
     progress = _Progress(out, client, enabled=not args.quiet and out.stderr.isatty())
     options: dict[str, Any] = {
         "concurrency": args.concurrency,

@@ -107,9 +107,7 @@ def section_notes(out: Output, doc: Document) -> None:
 
 def _waiver_rows(waivers: WaiverSection) -> list[dict[str, Any]]:
     return [
-        {"state": s.state, "findings": s.findings, **to_builtins(s.waiver)}
-        | {"user": s.waiver.user, "token": s.waiver.token}
-        for s in waivers.waivers
+        {"state": s.state, "findings": s.findings, **to_builtins(s.waiver)} for s in waivers.waivers
     ]
 
 

@@ -82,11 +82,15 @@ def _safe_href(url: str) -> str | None:
     return url if url.lower().startswith(("https://", "http://")) else None
 
 
-def _token_notes(doc: Document) -> dict[tuple[str | None, str, int], str]:
+Notes = Mapping[tuple[str | None, str, int], str]
+"""Token notes by (Local Site, owner, id)."""
+
+
+def _token_notes(doc: Document) -> Notes:
     return {(t.local_site, t.username, t.id): t.note for t in doc.tokens}
 
 
-def _row(finding: Finding, notes: Mapping[tuple[str | None, str, int], str]) -> dict[str, Any]:
+def _row(finding: Finding, notes: Notes) -> dict[str, Any]:
     note = ""
     if finding.username is not None and finding.token_id is not None:
         note = notes.get((finding.local_site, finding.username, finding.token_id), "")
@@ -101,9 +105,8 @@ def _row(finding: Finding, notes: Mapping[tuple[str | None, str, int], str]) -> 
     }
 
 
-def _groups(doc: Document) -> list[dict[str, Any]]:
+def _groups(doc: Document, notes: Notes) -> list[dict[str, Any]]:
     """The findings, one group per severity (worst first), each row with its token's note."""
-    notes = _token_notes(doc)
     groups = []
     for severity in reversed(Severity):
         rows = [_row(f, notes) for f in doc.findings if f.severity == severity]
@@ -138,7 +141,7 @@ def render_html(doc: Document) -> str:
         doc=doc,
         summary=doc.summary,
         charts=charts(doc),
-        groups=_groups(doc),
+        groups=_groups(doc, notes),
         resolved=[_row(f, notes) for f in baseline.resolved_findings] if baseline else [],
         unchecked=[_row(f, notes) for f in baseline.unchecked_findings] if baseline else [],
         data=_script_data(doc),
