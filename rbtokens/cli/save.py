@@ -14,7 +14,6 @@ before that leaves the last report as it was.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import os
 import socket
@@ -80,6 +79,10 @@ class FileLock:
 
     def acquire(self, holder: str) -> None:
         """Take the lock, writing ``holder`` into the lock file; :class:`UsageError` if held."""
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only: the rest of the command runs anywhere
+        except ImportError:
+            raise UsageError("--save needs file locks (fcntl): not on this system") from None
         while True:
             try:
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
