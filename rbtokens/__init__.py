@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._version import __version__
 from .auditing import (
     AuditStream,
+    Comparison,
     Failure,
     Finding,
     Report,
@@ -13,8 +14,11 @@ from .auditing import (
     Severity,
     Summary,
     TokenRecord,
+    Waiver,
+    apply_waivers,
     audit,
     audit_stream,
+    compare,
     revoke_findings,
 )
 from .client import ClientStats, RBClient, RBTokensWarning, RetryPolicy
@@ -92,6 +96,7 @@ __all__ = [
     "BadRequestError",
     "ClientStateError",
     "ClientStats",
+    "Comparison",
     "ConnectError",
     "Count",
     "DecodeError",
@@ -151,9 +156,12 @@ __all__ = [
     "TransportError",
     "UnexpectedContentType",
     "User",
+    "Waiver",
     "__version__",
+    "apply_waivers",
     "audit",
     "audit_stream",
+    "compare",
     "is_allowed",
     "is_unrestricted",
     "policy_warnings",

@@ -11,7 +11,9 @@ chosen findings, as a dry run unless ``apply=True``.
 * :mod:`.walk`: the users walk and the worker :mod:`.pool`;
 * :mod:`.exposure`: the ``secrets-exposed`` check;
 * :mod:`.report`: what a run returns; :mod:`.run`: :func:`audit` and
-  :func:`audit_stream`; :mod:`.remediate`: :func:`revoke_findings`.
+  :func:`audit_stream`; :mod:`.remediate`: :func:`revoke_findings`;
+* :mod:`.compare`: :func:`compare` with a baseline report (new, persisting,
+  resolved, unknown); :mod:`.waivers`: accepted risks, :func:`apply_waivers`.
 
 Rules and default severities (change them with :class:`Rules`):
 
@@ -38,6 +40,7 @@ the account is reactivated, which is what ``inactive-owner`` reports.
 """
 
 from .choose import WalkChoice
+from .compare import Baseline, BaselineMarker, Comparison, compare
 from .exposure import Exposure
 from .judge import judge_tokens
 from .protocols import ProgressCallback
@@ -54,6 +57,16 @@ from .report import (
 )
 from .ruleset import DEFAULT_SEVERITIES, RULES, SERVER_RULES, USER_RULES, Rules, Severity
 from .run import AuditStream, audit, audit_stream
+from .waivers import (
+    Waiver,
+    WaiverError,
+    WaiverMarker,
+    WaiverSection,
+    WaiverStatus,
+    apply_waivers,
+    load_waivers,
+    parse_waivers,
+)
 from .walk import FORBIDDEN_LIMIT, TOKEN_FIELDS
 
 __all__ = [
@@ -64,6 +77,9 @@ __all__ = [
     "TOKEN_FIELDS",
     "USER_RULES",
     "AuditStream",
+    "Baseline",
+    "BaselineMarker",
+    "Comparison",
     "Exposure",
     "ExposureCheck",
     "Failure",
@@ -75,12 +91,21 @@ __all__ = [
     "Severity",
     "Summary",
     "TokenRecord",
+    "Waiver",
+    "WaiverError",
+    "WaiverMarker",
+    "WaiverSection",
+    "WaiverStatus",
     "WalkChoice",
     "WalkKind",
+    "apply_waivers",
     "audit",
     "audit_stream",
+    "compare",
     "failed_report",
     "judge_tokens",
+    "load_waivers",
+    "parse_waivers",
     "revoke_findings",
     "validate_revoke_rules",
 ]

@@ -7,6 +7,7 @@ from typing import Literal
 
 import msgspec
 
+from .marks import AppliedWaiver, BaselineMark
 from .ruleset import RULES, Rules, Severity
 
 __all__ = [
@@ -65,6 +66,10 @@ class Finding(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     message: str
     local_site: str | None = None
     """The Local Site of the token or user (None: the global site)."""
+    baseline: BaselineMark | None = None
+    """Against a baseline report (:func:`~rbtokens.auditing.compare`); None: none given."""
+    waiver: AppliedWaiver | None = None
+    """The accepted risk that waives it (:func:`~rbtokens.auditing.apply_waivers`)."""
 
 
 class Failure(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -140,10 +145,12 @@ class Report(msgspec.Struct, kw_only=True):
         """True when every user was audited (the same as ``summary.complete``)."""
         return self.summary.complete
 
-    def at_least(self, severity: Severity | str) -> list[Finding]:
-        """The findings of ``severity`` or worse."""
+    def at_least(self, severity: Severity | str, *, waived: bool = True) -> list[Finding]:
+        """The findings of ``severity`` or worse (without the waived ones unless ``waived``)."""
         floor = Severity(severity).rank
-        return [f for f in self.findings if f.severity.rank >= floor]
+        return [
+            f for f in self.findings if f.severity.rank >= floor and (waived or f.waiver is None)
+        ]
 
     def to_json(self) -> bytes:
         """The report as one JSON document."""

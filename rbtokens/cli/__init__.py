@@ -6,10 +6,14 @@ only when an output needs them.
 
 One module per concern, imported in one direction only::
 
-    main  →  audit, tokens, misc (the verbs)  →  report, connect  →  args, output  →  parser
+    main  →  audit, tokens, misc, offline (the verbs)  →  delivery, connect
+          →  report, sections, save  →  args, output  →  parser  →  reportopts
 
 ``parser`` holds the options and the exit codes, ``output`` the formats,
 ``args`` turns options into library values, and ``connect`` makes the client.
+``delivery`` is where a report goes (marks from ``--baseline`` and
+``--waivers``, the ``--save`` files through ``save``, the exit code);
+``offline`` is the ``report`` verb, which makes no client.
 """
 
 from .main import VERBS, main

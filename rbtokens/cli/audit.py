@@ -1,27 +1,48 @@
-"""The ``audit`` verb: run the audit (with a progress bar), revoke, print the report."""
+"""The ``audit`` verb: run the audit (with a progress bar), revoke, print and save the report."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import auditing
-from ..auditing import RevokeResult
+from ..auditing import Finding, RevokeResult
 from ..client import RBClient
 from ..errors import PasswordLoginRequiredError, RateLimitedError, RBTokensError
 from .args import UsageError, parse_time, revoke_arg, rules_arg
+from .delivery import Delivery
 from .output import Output, to_builtins
-from .parser import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_RETRY
-from .report import print_report
+from .parser import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_RETRY
 
 __all__ = ["cmd_audit"]
 
 
 async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> int:
+    # Usage errors first, before any file is read or locked.
     rules = rules_arg(args)
     revoke_rules = revoke_arg(args, rules)
     now = parse_time(args.now, "--now") if args.now else None
+    if args.fail_on_new and not args.baseline:
+        raise UsageError("--fail-on-new needs --baseline PREV.json")
+    delivery = Delivery(args, command="rbtokens audit")
+    with delivery:  # the --save files stay locked until they are written
+        return await _audit_and_deliver(
+            client, args, out, delivery, rules=rules, revoke_rules=revoke_rules, now=now
+        )
+
+
+async def _audit_and_deliver(
+    client: RBClient,
+    args: argparse.Namespace,
+    out: Output,
+    delivery: Delivery,
+    *,
+    rules: auditing.Rules,
+    revoke_rules: list[str],
+    now: datetime | None,
+) -> int:
     progress = _Progress(out, client, enabled=not args.quiet and out.stderr.isatty())
     options: dict[str, Any] = {
         "concurrency": args.concurrency,
@@ -38,18 +59,23 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
     started = datetime.now(UTC)
     try:
         with progress:
-            report = await _audit(client, out, options)
+            report = await _audit(client, out, options, delivery.stream_marker(now))
     except RBTokensError as exc:
+        report = auditing.failed_report(
+            server=str(client.base_url),
+            rules=rules,
+            started=started,
+            now=now or started,
+            error=exc,
+        )
+        doc = delivery.document(report, [], applied=False)
+        delivery.save(doc)  # an incomplete audit is saved too (complete: false)
         retry_at = exc.retry_at if isinstance(exc, RateLimitedError) else None
         if out.fmt == "table" or isinstance(exc, PasswordLoginRequiredError):
             if retry_at is None:
                 raise  # one line on stderr, as for every other failed request
         else:  # a machine reading the output always gets a document, even now
-            failed = auditing.failed_report(
-                server=str(client.base_url), rules=rules, started=started, now=now or started,
-                error=exc,
-            )  # fmt: skip
-            print_report(out, failed, [], show_tokens=False, dry_run=True)
+            delivery.deliver(out, doc)
         if retry_at is None:
             out.note(f"rbtokens audit: error: {exc}")
             return EXIT_INCOMPLETE
@@ -60,9 +86,10 @@ async def cmd_audit(client: RBClient, args: argparse.Namespace, out: Output) -> 
         revoked = await auditing.revoke_findings(
             client, report.findings, rules=revoke_rules, apply=args.apply
         )
-    print_report(out, report, revoked, show_tokens=args.show_tokens, dry_run=not args.apply)
-    code, line = _ending(report, revoked, args)
-    out.note(f"rbtokens audit: {line}")
+    doc = delivery.document(report, revoked, applied=args.apply)
+    delivery.deliver(out, doc, streamed=out.fmt == "ndjson")
+    code = delivery.exit_code(doc)
+    out.note(f"rbtokens audit: {_last_line(doc.report, revoked, code, args)}")
     return code
 
 
@@ -87,43 +114,44 @@ def _state_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _ending(
-    report: auditing.Report, revoked: list[RevokeResult], args: argparse.Namespace
-) -> tuple[int, str]:
-    """The exit code and the last line: complete, incomplete (and when to retry), or failed."""
+def _last_line(
+    report: auditing.Report, revoked: list[RevokeResult], code: int, args: argparse.Namespace
+) -> str:
+    """How the audit ended, for a scheduler: complete, incomplete (and when to retry), or failed."""
     summary = report.summary
-    failed_revocations = sum(r.action == "failed" for r in revoked)
     again = f" (it goes on from {args.state})" if args.state else ""
     if summary.retry_at is not None:
-        return EXIT_RETRY, (
+        return (
             f"incomplete: rate limited after {summary.users_audited:,} of "
             f"{summary.users_listed:,} users; run it again after {zulu(summary.retry_at)}{again}"
         )
     if not report.complete:
-        return EXIT_INCOMPLETE, (
-            f"incomplete: {_unread(report)} (see the report's failures); "
-            f"run it again to retry{again}"
-        )
+        return f"incomplete: {_unread(report)} (see the report's failures); run it again{again}"
+    failed_revocations = sum(r.action == "failed" for r in revoked)
     if failed_revocations:
-        return EXIT_INCOMPLETE, f"complete, but {failed_revocations:,} revocations failed"
+        return f"complete, but {failed_revocations:,} revocations failed"
     findings = len(report.findings)
     line = (
         f"complete: {summary.users_audited:,} users, {summary.tokens_seen:,} tokens, "
         f"{findings:,} finding{'s' if findings != 1 else ''}"
     )
-    if args.fail_on != "never" and report.at_least(args.fail_on):
-        return EXIT_FINDINGS, f"{line}, at or above {args.fail_on}"
-    return EXIT_OK, line
+    if code != EXIT_FINDINGS:
+        return line
+    if args.fail_on_new:
+        return f"{line}, new ones at or above {args.fail_on_new}"
+    return f"{line}, at or above {args.fail_on}"
 
 
-async def _audit(client: RBClient, out: Output, options: dict[str, Any]) -> auditing.Report:
+async def _audit(
+    client: RBClient, out: Output, options: dict[str, Any], mark: Callable[[Finding], Finding]
+) -> auditing.Report:
     if out.fmt != "ndjson":
         return await auditing.audit(client, **options)
-    # NDJSON streams each finding as soon as it is found.
+    # NDJSON streams each finding as soon as it is found (marked as the report will be).
     stream = auditing.audit_stream(client, **options)
     async with stream:
         async for finding in stream:
-            out.ndjson({"record": "finding", **to_builtins(finding)})
+            out.ndjson({"record": "finding", **to_builtins(mark(finding))})
     assert stream.report is not None
     return stream.report
 

@@ -26,6 +26,7 @@ from .args import UsageError, query_args
 from .audit import cmd_audit
 from .connect import make_client
 from .misc import NotLoggedIn, cmd_api_get, cmd_whoami
+from .offline import cmd_report
 from .output import Output
 from .parser import EXIT_INCOMPLETE, build_parser
 from .tokens import (
@@ -41,7 +42,7 @@ from .tokens import (
 if TYPE_CHECKING:
     from ..transport import Transport
 
-__all__ = ["VERBS", "main"]
+__all__ = ["OFFLINE_VERBS", "VERBS", "main"]
 
 Verb = Callable[["RBClient", argparse.Namespace, Output], Coroutine[Any, Any, int]]
 
@@ -57,6 +58,13 @@ VERBS: Mapping[str, Verb] = {
     "whoami": cmd_whoami,
     "api-get": cmd_api_get,
 }
+
+#: Verbs that contact no server (no client is made).
+OFFLINE_VERBS: Mapping[str, Callable[[argparse.Namespace, Output], int]] = {
+    "report": cmd_report,
+}
+#: Verbs that print a report, hence take ``-o html``.
+HTML_VERBS = frozenset({"audit", "report"})
 
 
 async def _run(args: argparse.Namespace, out: Output, transport: Transport | None) -> int:
@@ -136,6 +144,8 @@ def main(
         args.query = query_args(extra) if args.verb == "api-get" else {}
         if extra and args.verb != "api-get":
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if args.output == "html" and args.verb not in HTML_VERBS:
+            raise UsageError(f"-o html: {args.verb} prints no report (html: audit, report)")
     except UsageError as exc:
         parser.error(str(exc))
     out = Output(
@@ -143,6 +153,8 @@ def main(
     )
     undo_logging = _configure_logging(args.verbose, args.quiet, out.stderr)
     try:
+        if args.verb in OFFLINE_VERBS:
+            return OFFLINE_VERBS[args.verb](args, out)
         with _sigterm_as_interrupt():
             return asyncio.run(_run(args, out, transport))
     except Terminated:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from .._version import __version__
 from ..auditing import RULES, Severity
 from . import values
+from .reportopts import add_report_options, add_report_verb
 
 __all__ = [
     "EPILOG",
@@ -25,13 +26,14 @@ EXIT_FINDINGS = 1
 EXIT_INCOMPLETE = 2
 EXIT_RETRY = 75  # EX_TEMPFAIL: incomplete because of a rate limit; run again later
 
-FORMATS = ("table", "json", "ndjson", "csv", "yaml")
+FORMATS = ("table", "json", "ndjson", "csv", "yaml", "html")  # html: audit and report only
 SEVERITY_NAMES = tuple(s.value for s in Severity)
 
 EPILOG = """\
 exit codes:
   0    success; for audit: complete, and no finding at or above --fail-on
-  1    audit: some finding is at or above --fail-on
+  1    audit: some finding is at or above --fail-on (or a new one at or above
+       --fail-on-new); waived findings do not count
   2    incomplete audit (users that could not be read, or revocations that
        failed), a usage error, a failed request, or any other error
   75   audit: incomplete because of a rate limit; the last line says when to
@@ -152,6 +154,7 @@ def _extra_option(parser: argparse.ArgumentParser) -> None:
 def _audit_options(p: argparse.ArgumentParser) -> None:
     _audit_scope_options(p)
     _audit_rule_options(p)
+    add_report_options(p)
 
 
 def _audit_scope_options(p: argparse.ArgumentParser) -> None:
@@ -250,8 +253,9 @@ def _audit_rule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fail-on",
         choices=(*SEVERITY_NAMES, "never"),
-        default="low",
-        help="exit 1 when a finding is at least this severe (default: low)",
+        default=None,
+        help="exit 1 when a finding is at least this severe (default: low; never with "
+        "--fail-on-new); waived findings do not count",
     )
     p.add_argument(
         "--revoke",
@@ -364,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     _list_options(verb("list", "List API tokens (yours, one user's, or everyone's)."))
     _token_verbs(verb)
     verb("whoami", "Show who the credentials log in as.")
+    add_report_verb(verbs, formats=FORMATS, epilog=EPILOG)
 
     p = verb("api-get", "GET any API resource, like `rbt api-get` (extra --key=value: query).")
     p.add_argument("path", metavar="PATH", help="a path under /api/ (users/alice/) or a full URL")

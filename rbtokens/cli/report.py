@@ -1,11 +1,13 @@
-"""Printing an audit :class:`~rbtokens.auditing.Report` in every output format."""
+"""Printing an audit document (:class:`~rbtokens.reporting.Document`) in every output format."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from ..auditing import Report, RevokeResult
+from ..auditing import Report
+from ..reporting import Document
+from . import sections
 from .output import TOKEN_COLUMNS, Output, struct_row, to_builtins
 
 __all__ = ["print_report"]
@@ -27,52 +29,35 @@ def _finding_style(row: Mapping[str, Any]) -> str | None:
     return _SEVERITY_STYLES.get(str(row.get("severity")))
 
 
-def _report_fields(
-    report: Report, revoked: Sequence[RevokeResult], dry_run: bool
-) -> list[tuple[str, Any]]:
-    """The report document's keys in order (``remediation`` when asked for)."""
-    fields: list[tuple[str, Any]] = [
-        ("summary", report.summary),
-        ("tokens", report.tokens),
-        ("findings", report.findings),
-        ("failures", report.failures),
-        ("warnings", report.warnings),
-        ("rules", report.rules),
-    ]
-    if revoked:
-        fields.append(("remediation", {"applied": not dry_run, "results": list(revoked)}))
-    return fields
+def _document_fields(doc: Document) -> list[tuple[str, Any]]:
+    """The document's keys in order."""
+    return [(name, getattr(doc, name)) for name in doc.__struct_fields__]
 
 
-def print_report(
-    out: Output,
-    report: Report,
-    revoked: Sequence[RevokeResult],
-    *,
-    show_tokens: bool,
-    dry_run: bool,
-) -> None:
+def print_report(out: Output, doc: Document, *, show_tokens: bool, streamed: bool = False) -> None:
+    """``doc`` in ``out``'s format; ``streamed``: NDJSON findings already printed."""
     fmt = out.fmt
+    revoked, dry_run = doc.revoked, doc.dry_run
     if fmt in ("json", "yaml"):
-        fields = _report_fields(report, revoked, dry_run)
+        fields = _document_fields(doc)
         out.json_mapping(fields) if fmt == "json" else out.yaml_mapping(fields)
         return
-    if fmt == "ndjson":
-        for token in report.tokens:
-            out.ndjson({"record": "token", **to_builtins(token)}, flush=False)
-        for failure in report.failures:
-            out.ndjson({"record": "failure", **to_builtins(failure)})
-        for warning in report.warnings:
-            out.ndjson({"record": "warning", "message": warning})
-        for result in revoked:
-            out.ndjson({"record": "revoke", "applied": not dry_run, **to_builtins(result)})
-        out.ndjson({"record": "summary", **to_builtins(report.summary)})
+    if fmt == "html":
+        from ..reporting.html import render_html  # noqa: PLC0415 - lazy: Jinja2
+
+        out.stdout.write(render_html(doc))
         return
-    findings = [to_builtins(f) for f in report.findings]
+    if fmt == "ndjson":
+        _print_ndjson(out, doc, streamed=streamed)
+        return
+    findings = [to_builtins(f) for f in doc.findings]
     if fmt == "csv":
         # stdout keeps one CSV table (the findings); remediation goes to stderr.
-        out.csv(findings, FINDING_COLUMNS)
-        _notes(out, report)
+        marked = doc.baseline is not None or doc.waivers is not None
+        columns = FINDING_COLUMNS + (sections.CSV_MARK_COLUMNS if marked else ())
+        out.csv(sections.csv_rows(doc) if marked else findings, columns)
+        _notes(out, doc.report)
+        sections.section_notes(out, doc)
         for result in revoked:
             rules = ",".join(result.rules)
             line = f"rbtokens: {result.action}: {result.username} token {result.token_id} ({rules})"
@@ -80,7 +65,36 @@ def print_report(
         if revoked and dry_run:
             out.note("rbtokens: dry run: add --apply to revoke")
         return
-    _print_report_table(out, report, findings, revoked, show_tokens=show_tokens, dry_run=dry_run)
+    _print_report_table(out, doc, findings, show_tokens=show_tokens)
+
+
+def _print_ndjson(out: Output, doc: Document, *, streamed: bool) -> None:
+    """One record a line: findings, tokens, failures, warnings, baseline, waivers, summary."""
+    if not streamed:
+        for finding in doc.findings:
+            out.ndjson({"record": "finding", **to_builtins(finding)}, flush=False)
+    for token in doc.tokens:
+        out.ndjson({"record": "token", **to_builtins(token)}, flush=False)
+    for failure in doc.failures:
+        out.ndjson({"record": "failure", **to_builtins(failure)})
+    for warning in doc.warnings:
+        out.ndjson({"record": "warning", "message": warning})
+    baseline = doc.baseline
+    if baseline is not None:
+        for finding in baseline.resolved_findings + baseline.unchecked_findings:
+            out.ndjson({"record": "baseline-finding", **to_builtins(finding)})
+    if doc.waivers is not None:
+        for status in doc.waivers.waivers:
+            out.ndjson({"record": "waiver", **to_builtins(status)})
+    for result in doc.revoked:
+        out.ndjson({"record": "revoke", "applied": not doc.dry_run, **to_builtins(result)})
+    out.ndjson({"record": "summary", **to_builtins(doc.summary)})
+    if baseline is not None:
+        counts = {k: v for k, v in to_builtins(baseline).items() if not k.endswith("_findings")}
+        out.ndjson({"record": "baseline", **counts})
+    if doc.waivers is not None:
+        counts = {k: v for k, v in to_builtins(doc.waivers).items() if k != "waivers"}
+        out.ndjson({"record": "waivers", **counts})
 
 
 def _notes(out: Output, report: Report) -> None:
@@ -94,14 +108,9 @@ def _notes(out: Output, report: Report) -> None:
 
 
 def _print_report_table(
-    out: Output,
-    report: Report,
-    findings: list[dict[str, Any]],
-    revoked: Sequence[RevokeResult],
-    *,
-    show_tokens: bool,
-    dry_run: bool,
+    out: Output, doc: Document, findings: list[dict[str, Any]], *, show_tokens: bool
 ) -> None:
+    report, revoked, dry_run = doc.report, doc.revoked, doc.dry_run
     s = report.summary
     status = "complete" if s.complete else f"INCOMPLETE: {len(report.failures)} failure(s)"
     out.pairs(
@@ -116,6 +125,7 @@ def _print_report_table(
             f"{s.retries} retries",
             "rate limited": f"{s.rate_limited_seconds:.1f}s waiting (429 Retry-After)",
             "secrets-exposed check": s.exposure_check,
+            **sections.summary_pairs(doc),
         },
         title="Audit summary",
     )
@@ -130,7 +140,12 @@ def _print_report_table(
     )
     if findings:
         rows = [f if f["username"] is not None else {**f, "username": "(server)"} for f in findings]
-        out.table(rows, FINDING_COLUMNS, title="Findings", styles=_finding_style)
+        columns: tuple[str, ...] = FINDING_COLUMNS
+        if doc.baseline is not None or doc.waivers is not None:
+            rows = [{**f, "mark": sections.mark(f)} for f in rows]
+            columns = (*FINDING_COLUMNS, "mark")
+        out.table(rows, columns, title="Findings", styles=_finding_style)
+    sections.print_sections(out, doc)
     if show_tokens:
         out.table([struct_row(t) for t in report.tokens], TOKEN_COLUMNS, title="Tokens")
     if report.failures:

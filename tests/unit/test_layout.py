@@ -4,7 +4,7 @@ Every ``import`` counts, those under ``if TYPE_CHECKING:`` and inside
 functions included. The layers, from the bottom::
 
     _redact, _policy_ids, _version  →  errors  →  wire, transport, policy, config  →  http
-        →  resources  →  tokens  →  auditing  →  client, models  →  cli  →  rbtokens
+        →  resources  →  tokens  →  auditing  →  client, models, reporting  →  cli  →  rbtokens
 
 A module may import its own package and the layers below it, never above.
 """
@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "tokens": 5,
     "auditing": 6,
     "client": 7,
+    "reporting": 7,
     "models": 7,
     "cli": 8,
     "__init__": 9,
