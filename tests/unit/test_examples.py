@@ -64,3 +64,18 @@ def test_nightly_audit(standin: StandIn, tmp_path: Path) -> None:
     report = tmp_path / "audit.report.json"
     assert "31 users, " in out and str(report) in out
     assert stat.S_IMODE(report.stat().st_mode) == 0o600
+
+
+def test_compare_audits(standin: StandIn, tmp_path: Path) -> None:
+    last, tonight = tmp_path / "last.json", tmp_path / "tonight.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RBTOKENS_")}
+    env["RBTOKENS_PASSWORD"] = "admin"
+    saved = subprocess.run(
+        [sys.executable, "-m", "rbtokens", "audit", "--server", standin.url, "--username",
+         "admin", "--save", str(last), "--fail-on", "never", "-q"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    out = example(standin, "compare_audits.py", str(last), str(tonight))
+    assert out.startswith("0 new, ") and ", 0 resolved, 0 unknown" in out  # nothing changed
+    assert stat.S_IMODE(tonight.stat().st_mode) == 0o600
