@@ -89,7 +89,7 @@ async def _audit_and_deliver(
     doc = delivery.document(report, revoked, applied=args.apply)
     delivery.deliver(out, doc, streamed=out.fmt == "ndjson")
     code = delivery.exit_code(doc)
-    out.note(f"rbtokens audit: {_last_line(doc.report, revoked, code, args)}")
+    out.note(f"rbtokens audit: {_last_line(doc.report, revoked, code, delivery, args.state)}")
     return code
 
 
@@ -115,11 +115,15 @@ def _state_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _last_line(
-    report: auditing.Report, revoked: list[RevokeResult], code: int, args: argparse.Namespace
+    report: auditing.Report,
+    revoked: list[RevokeResult],
+    code: int,
+    delivery: Delivery,
+    state: str | None,
 ) -> str:
     """How the audit ended, for a scheduler: complete, incomplete (and when to retry), or failed."""
     summary = report.summary
-    again = f" (it goes on from {args.state})" if args.state else ""
+    again = f" (it goes on from {state})" if state else ""
     if summary.retry_at is not None:
         return (
             f"incomplete: rate limited after {summary.users_audited:,} of "
@@ -137,9 +141,9 @@ def _last_line(
     )
     if code != EXIT_FINDINGS:
         return line
-    if args.fail_on_new:
-        return f"{line}, new ones at or above {args.fail_on_new}"
-    return f"{line}, at or above {args.fail_on}"
+    if delivery.fail_on != "never" and report.at_least(delivery.fail_on, waived=False):
+        return f"{line}, at or above {delivery.fail_on}"
+    return f"{line}, new ones at or above {delivery.fail_on_new}"
 
 
 async def _audit(

@@ -122,3 +122,11 @@ def test_a_stale_journal_is_refused_with_its_age(tmp_path: Path) -> None:
     code, _out, err = audit(site, "--state", str(state), "--state-max-age", "0.0001")
     assert code == 2
     assert "more than the 0.0 hours a journal may be resumed after" in err
+
+
+def test_the_last_line_names_the_default_fail_on() -> None:
+    out, err_io = io.StringIO(), io.StringIO()
+    argv = ["audit", "--walk", "per-user", "--now", NOW, *LOGIN]  # no --fail-on: low
+    assert main(argv, transport=limited_site(Clock(), users=20).transport, stdout=out,
+                stderr=err_io) == 1  # fmt: skip
+    assert last_line(err_io.getvalue()).endswith(", at or above low")
